@@ -1,0 +1,73 @@
+"""What a finished run leaves for people and tools: vocab.tsv, vectors.txt, the Projector files,
+the embedding sha256 and nearest neighbours (SPEC section 3). Nothing here imports TensorFlow."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from .rundir import atomic_write
+
+PROJECTOR_DIR = "projector"
+PROJECTOR_TENSOR = "embeddings.bin"
+PROJECTOR_NAME = "word_embeddings"
+
+
+def embedding_sha256(emb: np.ndarray) -> str:
+    """sha256 of the embedding matrix as little-endian float32 in row order (bitwise identity)."""
+    return hashlib.sha256(np.ascontiguousarray(emb, dtype="<f4").tobytes()).hexdigest()
+
+
+def write_vocab(path: Path, words: list) -> None:
+    """vocab.tsv: one word per line in id order -- also the Projector's labels."""
+    atomic_write(path, "".join(f"{w}\n" for w in words))
+
+
+def write_vectors(path: Path, words: list, emb: np.ndarray) -> None:
+    """vectors.txt in word2vec text format, written by gensim's own KeyedVectors."""
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vector_size=emb.shape[1], count=0, dtype=np.float32)
+    kv.add_vectors(list(words), emb.astype(np.float32))
+    # gensim writes in descending order of `sort_attr`; this attribute keeps the id order of vocab.tsv
+    kv.expandos["id_order"] = -np.arange(len(words))
+    tmp = path.with_name(f".{path.name}.tmp")
+    kv.save_word2vec_format(str(tmp), binary=False, sort_attr="id_order")
+    tmp.replace(path)
+
+
+def write_projector(folder: Path, emb: np.ndarray) -> None:
+    """projector_config.pbtxt pointing at the final embeddings (float32 binary, one row per
+    vocab.tsv line) with vocab.tsv as labels; paths relative so the folder can move."""
+    from tensorboard.plugins import projector
+
+    (folder / PROJECTOR_DIR).mkdir(exist_ok=True)
+    atomic_write(folder / PROJECTOR_DIR / PROJECTOR_TENSOR, np.ascontiguousarray(emb, dtype="<f4").tobytes())
+    config = projector.ProjectorConfig()
+    e = config.embeddings.add()
+    e.tensor_name = PROJECTOR_NAME
+    e.tensor_path = f"{PROJECTOR_DIR}/{PROJECTOR_TENSOR}"
+    e.tensor_shape.extend(list(emb.shape))
+    e.metadata_path = "vocab.tsv"
+    from google.protobuf import text_format
+
+    atomic_write(folder / "projector_config.pbtxt", text_format.MessageToString(config))
+
+
+def nearest(emb: np.ndarray, words: list, word: str, k: int = 8) -> list[tuple[str, float]]:
+    """The k words with the highest cosine similarity to `word` (itself excluded)."""
+    index = {w: i for i, w in enumerate(words)}
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    sims = unit @ unit[index[word]]
+    sims[index[word]] = -np.inf
+    top = np.argsort(-sims, kind="stable")[:k]
+    return [(words[i], float(sims[i])) for i in top]
+
+
+def probe_words(wanted: list, words: list, n: int = 5) -> list:
+    """The configured probe words that are in the vocabulary, else a few frequent ones."""
+    have = [w for w in wanted if w in set(words)]
+    if have:
+        return have[:n]
+    return [w for w in words[10:] if w != "UNK"][:n]

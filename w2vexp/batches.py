@@ -1,0 +1,204 @@
+"""Training examples from a prepared corpus: subsampling, the dynamic window, batches.
+
+Every random choice here is a pure function of (seed, epoch, chunk): the corpus is cut into
+chunks of `train.chunk_tokens` tokens, and chunk c of epoch e is always turned into the same
+shuffled examples. The position in the stream -- (epoch, chunk, offset) -- is all the state
+there is, so a checkpoint that stores it resumes the exact same batches. All work is vectorised
+with NumPy (no per-pair Python loops). Nothing here imports TensorFlow.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+
+from .errors import DataError
+
+
+def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
+    """Probability of keeping each occurrence of each word under frequent-word subsampling
+    (Mikolov et al. 2013, in the form word2vec.c and gensim use): with f the word's share of the
+    corpus, keep = (sqrt(f / sample) + 1) * sample / f, capped at 1. sample=0 keeps everything."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if sample <= 0:
+        return np.ones_like(counts)
+    threshold = sample * counts.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = (np.sqrt(counts / threshold) + 1.0) * threshold / counts
+    p[~np.isfinite(p)] = 1.0
+    return np.minimum(p, 1.0)
+
+
+def reduced_windows(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
+    """word2vec's dynamic window: each centre word looks 1..window words to each side, uniformly,
+    so nearer words are used more often."""
+    return rng.integers(1, window + 1, size=n, dtype=np.int32)
+
+
+def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (centre, context) pairs of `tokens` where the context is within the centre's reduced
+    window `eff`, in no particular order."""
+    centers, contexts = [], []
+    for d in range(1, min(window, len(tokens) - 1) + 1):
+        right = eff[:-d] >= d  # centre i, context i + d
+        centers.append(tokens[:-d][right])
+        contexts.append(tokens[d:][right])
+        left = eff[d:] >= d  # centre i + d, context i
+        centers.append(tokens[d:][left])
+        contexts.append(tokens[:-d][left])
+    if not centers:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    return np.concatenate(centers), np.concatenate(contexts)
+
+
+def cbow_examples(tokens: np.ndarray, eff: np.ndarray, window: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each centre word, its context words within the reduced window as one row of
+    2 * window ids padded with `pad`; rows without any context are dropped."""
+    n = len(tokens)
+    ctx = np.full((n, 2 * window), pad, dtype=np.int32)
+    pos = np.arange(n)
+    for j, d in enumerate([*range(-window, 0), *range(1, window + 1)]):
+        ok = (pos + d >= 0) & (pos + d < n) & (eff >= abs(d))
+        ctx[ok, j] = tokens[pos[ok] + d]
+    has = (ctx != pad).any(axis=1)
+    return ctx[has], tokens[has]
+
+
+@dataclass
+class Position:
+    """Where the example stream stands: chunk `chunk` of epoch `epoch`, `offset` examples in."""
+
+    epoch: int = 0
+    chunk: int = 0
+    offset: int = 0
+
+
+class ExampleStream:
+    """Deterministic batches of training examples from a prepared corpus.
+
+    skip-gram examples are (centre, context) pairs; CBOW examples are (context row, centre).
+    `take(k)` returns k batches plus the corpus words they consumed (counted before subsampling,
+    the figure gensim reports) and advances the position."""
+
+    def __init__(self, ids: np.ndarray, counts: np.ndarray, *, model: str, window: int, sample: float,
+                 batch_size: int, seed: int, chunk_tokens: int, pad: int) -> None:
+        self.ids = ids
+        self.model = model
+        self.window = window
+        self.batch_size = batch_size
+        self.seed = seed
+        self.chunk_tokens = chunk_tokens
+        self.pad = pad
+        self.keep = keep_probabilities(counts, sample)
+        self.n_chunks = max(1, math.ceil(len(ids) / chunk_tokens))
+        self.pos = Position()
+        self._cache: Optional[tuple] = None
+
+    # ------------------------------------------------------------ one chunk
+    def chunk(self, epoch: int, c: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """The shuffled examples of chunk c in epoch `epoch`, and the chunk's raw token count."""
+        if self._cache and self._cache[0] == (epoch, c):
+            return self._cache[1]
+        rng = np.random.default_rng([self.seed, epoch, c, 0x77327665])
+        raw = np.asarray(self.ids[c * self.chunk_tokens:(c + 1) * self.chunk_tokens])
+        tokens = raw[rng.random(len(raw)) < self.keep[raw]]
+        eff = reduced_windows(len(tokens), self.window, rng)
+        if self.model == "skipgram":
+            inputs, labels = skipgram_pairs(tokens, eff, self.window)
+        else:
+            inputs, labels = cbow_examples(tokens, eff, self.window, self.pad)
+        order = rng.permutation(len(labels))
+        out = (inputs[order], labels[order], len(raw))
+        self._cache = ((epoch, c), out)
+        return out
+
+    def examples_per_epoch(self) -> float:
+        """Expected number of examples in one epoch (used to turn train.epochs into steps)."""
+        ids = np.asarray(self.ids)
+        kept = float(self.keep[ids].sum()) if len(ids) <= 50_000_000 else \
+            float((np.bincount(ids, minlength=len(self.keep)) * self.keep).sum())
+        if self.model == "skipgram":
+            return kept * (self.window + 1)  # 2 sides x mean reduced window (window + 1) / 2
+        return kept
+
+    # ------------------------------------------------------------ batches
+    def take(self, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """The next k batches as arrays [k, batch, ...] and the corpus words they consumed."""
+        B = self.batch_size
+        need = k * B
+        ins, labs = [], []
+        words = 0.0
+        empty_chunks = 0
+        while need > 0:
+            inputs, labels, n_raw = self.chunk(self.pos.epoch, self.pos.chunk)
+            n = len(labels)
+            got = min(need, n - self.pos.offset)
+            if got > 0:
+                ins.append(inputs[self.pos.offset:self.pos.offset + got])
+                labs.append(labels[self.pos.offset:self.pos.offset + got])
+                words += n_raw * got / n
+                self.pos.offset += got
+                need -= got
+                empty_chunks = 0
+            else:
+                empty_chunks += 1
+                if empty_chunks > self.n_chunks:
+                    raise DataError("the corpus yields no training examples (too small for this window)")
+            if self.pos.offset >= n:
+                self.pos = Position(self.pos.epoch + (self.pos.chunk + 1) // self.n_chunks,
+                                    (self.pos.chunk + 1) % self.n_chunks, 0)
+        inputs = np.concatenate(ins).reshape((k, B) + ins[0].shape[1:])
+        labels = np.concatenate(labs).reshape(k, B)
+        return inputs, labels, words
+
+
+@dataclass
+class Block:
+    """k consecutive batches, with the stream position and words consumed after them."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    steps: int
+    words: float
+    position: Position
+
+
+def prefetch(stream: ExampleStream, sizes: Iterator[int], depth: int = 2) -> Iterator[Block]:
+    """Build blocks of batches in a background thread so that batch building overlaps training;
+    the blocks come out in order and are the same as without the thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for k in sizes:
+                if stop.is_set():
+                    return
+                inputs, labels, words = stream.take(k)
+                p = stream.pos
+                q.put(Block(inputs, labels, k, words, Position(p.epoch, p.chunk, p.offset)))
+            q.put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(e)
+
+    t = threading.Thread(target=work, name="w2vexp-batches", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)

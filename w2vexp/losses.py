@@ -1,0 +1,201 @@
+"""The five losses of SPEC section 5 and the noise sampler they share.
+
+Each loss is a `tf.Module` that owns its output-side variables and maps the input-side vectors
+`h` [B, D] of a batch and its target word ids [B] to one loss per example [B].
+
+Noise samples are drawn with stateless random ops from (seed, step), never with TensorFlow's
+stateful candidate samplers: those keep hidden RNG state that a checkpoint does not restore and
+cannot be compiled by XLA. Passing our own `sampled_values` to `tf.nn.nce_loss` and
+`tf.nn.sampled_softmax_loss` keeps them exact on resume.
+"""
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+import tensorflow as tf
+
+SALT_INIT_EMBED = 1
+SALT_INIT_OUT = 2
+SALT_NOISE = 3
+
+
+def stateless_seed(seed, step, salt: int) -> tf.Tensor:
+    """A stateless-op seed [2] derived from the run seed, the global step and a per-use salt."""
+    step = tf.cast(step, tf.int64)
+    return tf.stack([tf.constant(int(seed), tf.int64), step * 16 + salt])
+
+
+class UnigramSampler(tf.Module):
+    """Noise words drawn from the unigram distribution raised to `ns_exponent` (word2vec: 0.75),
+    by inverting its CDF at stateless uniform draws -- O(log V) per sample, compiled by XLA."""
+
+    def __init__(self, counts: np.ndarray, ns_exponent: float, seed: int) -> None:
+        super().__init__(name="noise")
+        p = np.asarray(counts, dtype=np.float64) ** ns_exponent
+        p = p / p.sum()
+        self.probs = tf.constant(p, tf.float32)
+        self.cdf = tf.constant(np.cumsum(p), tf.float32)
+        self.vocab = len(p)
+        self.seed = seed
+
+    def sample(self, shape, step) -> tf.Tensor:
+        """Noise word ids of the given shape, a pure function of (seed, step)."""
+        u = tf.random.stateless_uniform([tf.reduce_prod(shape)], seed=stateless_seed(self.seed, step, SALT_NOISE),
+                                        maxval=self.cdf[-1])
+        ids = tf.minimum(tf.searchsorted(self.cdf, u, side="right"), self.vocab - 1)
+        return tf.reshape(ids, shape)
+
+    def sampled_values(self, labels: tf.Tensor, num_sampled: int, step):
+        """(sampled ids, expected count of each true label, expected count of each sample) in the
+        form tf.nn.nce_loss / sampled_softmax_loss take, for sampling with replacement."""
+        sampled = tf.cast(self.sample([num_sampled], step), tf.int64)
+        true_expected = num_sampled * tf.gather(self.probs, labels)[:, None]
+        sampled_expected = num_sampled * tf.gather(self.probs, sampled)
+        return sampled, true_expected, sampled_expected
+
+
+def _output_init(vocab: int, dim: int, seed: int, kind: str) -> tf.Tensor:
+    if kind == "zeros":  # word2vec's syn1 / syn1neg
+        return tf.zeros([vocab, dim])
+    # the lecture's nce_weight: truncated normal with stddev 1/sqrt(D)
+    return tf.random.stateless_truncated_normal([vocab, dim], seed=[seed, SALT_INIT_OUT],
+                                                stddev=1.0 / np.sqrt(dim))
+
+
+class NCELoss(tf.Module):
+    """Noise-contrastive estimation with TensorFlow's own `tf.nn.nce_loss` (the lecture's loss)."""
+
+    def __init__(self, cfg, counts, dim: int, seed: int) -> None:
+        super().__init__(name="nce")
+        V = len(counts)
+        self.num_sampled = cfg.num_sampled
+        self.remove_accidental_hits = cfg.remove_accidental_hits
+        self.sampler = UnigramSampler(counts, cfg.ns_exponent, seed)
+        self.weights = tf.Variable(_output_init(V, dim, seed, "normal"), name="nce_weight")
+        self.biases = tf.Variable(tf.zeros([V]), name="nce_bias")
+        self.vocab = V
+
+    def __call__(self, h, labels, step):
+        labels = tf.cast(labels, tf.int64)
+        return tf.nn.nce_loss(self.weights, self.biases, labels[:, None], h, self.num_sampled, self.vocab,
+                              sampled_values=self.sampler.sampled_values(labels, self.num_sampled, step),
+                              remove_accidental_hits=self.remove_accidental_hits)
+
+
+class SampledSoftmaxLoss(NCELoss):
+    """Sampled softmax with TensorFlow's own `tf.nn.sampled_softmax_loss` (Jean et al. 2015)."""
+
+    def __init__(self, cfg, counts, dim: int, seed: int) -> None:
+        super().__init__(cfg, counts, dim, seed)
+
+    def __call__(self, h, labels, step):
+        labels = tf.cast(labels, tf.int64)
+        return tf.nn.sampled_softmax_loss(
+            self.weights, self.biases, labels[:, None], h, self.num_sampled, self.vocab,
+            sampled_values=self.sampler.sampled_values(labels, self.num_sampled, step),
+            remove_accidental_hits=self.remove_accidental_hits)
+
+
+class NegativeSamplingLoss(tf.Module):
+    """Mikolov et al.'s negative sampling: -log s(u_o.h) - sum_k log s(-u_k.h), with num_sampled
+    noise words per example drawn from unigram^ns_exponent, no bias, output vectors start at 0."""
+
+    def __init__(self, cfg, counts, dim: int, seed: int) -> None:
+        super().__init__(name="neg")
+        self.num_sampled = cfg.num_sampled
+        self.sampler = UnigramSampler(counts, cfg.ns_exponent, seed)
+        self.weights = tf.Variable(_output_init(len(counts), dim, seed, "zeros"), name="neg_weight")
+
+    def __call__(self, h, labels, step):
+        B = tf.shape(labels)[0]
+        noise = self.sampler.sample([B, self.num_sampled], step)
+        pos = tf.reduce_sum(h * tf.gather(self.weights, labels), axis=-1)
+        neg = tf.einsum("bd,bkd->bk", h, tf.gather(self.weights, noise))
+        return tf.nn.softplus(-pos) + tf.reduce_sum(tf.nn.softplus(neg), axis=-1)
+
+
+class SoftmaxLoss(tf.Module):
+    """The full softmax over the whole vocabulary: exact, the reference the sampled losses
+    approximate, and O(V) per example (every output row is touched by every step)."""
+
+    def __init__(self, cfg, counts, dim: int, seed: int) -> None:
+        super().__init__(name="softmax")
+        V = len(counts)
+        self.weights = tf.Variable(_output_init(V, dim, seed, "normal"), name="softmax_weight")
+        self.biases = tf.Variable(tf.zeros([V]), name="softmax_bias")
+
+    def __call__(self, h, labels, step):
+        logits = tf.matmul(h, self.weights, transpose_b=True) + self.biases
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def huffman_codes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """word2vec's Huffman tree over the vocabulary counts.
+
+    Returns (points [V, L], codes [V, L], lengths [V]): for word w, points[w, :lengths[w]] are the
+    inner nodes (0..V-2) on the path from the root and codes[w, :lengths[w]] the 0/1 branch taken
+    at each. Frequent words get short codes; the codes are prefix-free."""
+    V = len(counts)
+    if V < 2:
+        raise ValueError("a Huffman tree needs at least 2 words")
+    heap = [(int(c), i) for i, c in enumerate(counts)]
+    heapq.heapify(heap)
+    parent = np.zeros(2 * V - 1, dtype=np.int64)
+    branch = np.zeros(2 * V - 1, dtype=np.int8)
+    nxt = V
+    while len(heap) > 1:
+        c1, a = heapq.heappop(heap)
+        c2, b = heapq.heappop(heap)
+        parent[a] = parent[b] = nxt
+        branch[a], branch[b] = 0, 1
+        heapq.heappush(heap, (c1 + c2, nxt))
+        nxt += 1
+    root = 2 * V - 2
+    paths, codes = [], []
+    for w in range(V):
+        pts, cds, node = [], [], w
+        while node != root:
+            cds.append(int(branch[node]))
+            node = int(parent[node])
+            pts.append(node - V)
+        paths.append(pts[::-1])
+        codes.append(cds[::-1])
+    L = max(len(p) for p in paths)
+    P = np.zeros((V, L), dtype=np.int32)
+    C = np.zeros((V, L), dtype=np.float32)
+    lengths = np.array([len(p) for p in paths], dtype=np.int32)
+    for w in range(V):
+        P[w, :lengths[w]] = paths[w]
+        C[w, :lengths[w]] = codes[w]
+    return P, C, lengths
+
+
+class HierarchicalSoftmaxLoss(tf.Module):
+    """Hierarchical softmax over a Huffman tree (Morin & Bengio 2005, word2vec's -hs 1): the
+    probability of a word is the product of binary decisions along its path, O(log V) each."""
+
+    def __init__(self, cfg, counts, dim: int, seed: int) -> None:
+        super().__init__(name="hs")
+        P, C, lengths = huffman_codes(counts)
+        self.points = tf.constant(P)
+        self.codes = tf.constant(C)
+        self.mask = tf.constant((np.arange(P.shape[1])[None, :] < lengths[:, None]).astype(np.float32))
+        self.weights = tf.Variable(tf.zeros([len(counts) - 1, dim]), name="hs_weight")
+
+    def __call__(self, h, labels, step):
+        pts = tf.gather(self.points, labels)  # [B, L]
+        logits = tf.einsum("bd,bld->bl", h, tf.gather(self.weights, pts))
+        # word2vec: branch code 0 means the decision "1" (sigmoid(x) -> 1), code 1 the other way
+        target = 1.0 - tf.gather(self.codes, labels)
+        per_node = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
+        return tf.reduce_sum(per_node * tf.gather(self.mask, labels), axis=-1)
+
+
+LOSSES = {"nce": NCELoss, "neg": NegativeSamplingLoss, "sampled_softmax": SampledSoftmaxLoss,
+          "softmax": SoftmaxLoss, "hs": HierarchicalSoftmaxLoss}
+
+
+def make_loss(cfg, counts, dim: int, seed: int) -> tf.Module:
+    """The loss module named by `cfg.name` (one of LOSSES)."""
+    return LOSSES[cfg.name](cfg, counts, dim, seed)

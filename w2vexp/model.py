@@ -1,0 +1,129 @@
+"""The word2vec graph: one model class whose build steps follow the CS20 lecture's interface.
+
+    Word2Vec(cfg, counts)  ->  _import_data, _create_embedding, _create_loss,
+                               _create_optimizer, _create_summaries
+
+`train_steps` is one compiled `tf.function` that runs up to `train.steps_per_call` training
+steps inside the graph (a while loop over a block of batches), so Python is visited once per
+block, not once per step. Its name scopes -- `data`, `embed`, `loss`, `optimizer` -- are what
+TensorBoard's graph dashboard shows. Every random choice inside is stateless, derived from
+(seed, step), so the variables and the step are the whole state.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .losses import SALT_INIT_EMBED, make_loss
+from .optim import make_optimizer
+
+
+class Word2Vec(tf.Module):
+    """skip-gram or CBOW with any of the losses of `w2vexp.losses` and a sparse optimizer."""
+
+    def __init__(self, cfg, counts: np.ndarray, total_steps: int) -> None:
+        super().__init__(name="word2vec")
+        self.cfg = cfg
+        self.counts = np.asarray(counts)
+        self.vocab_size = len(counts)
+        self.total_steps = max(1, int(total_steps))
+        self._import_data()
+        self._create_embedding()
+        self._create_loss()
+        self._create_optimizer()
+        self._create_summaries()
+
+    # ---------------------------------------------------------------- the lecture's steps
+    def _import_data(self) -> None:
+        """Fix the shape of a block of batches: [steps_per_call, batch_size] (+ [2 * window] of
+        context ids for CBOW, padded with the id `vocab_size`) and the number of valid steps."""
+        K, B = self.cfg.train.steps_per_call, self.cfg.batch_size
+        shape = [K, B] if self.cfg.model.name == "skipgram" else [K, B, 2 * self.cfg.window]
+        self.pad_id = self.vocab_size
+        self.input_spec = [tf.TensorSpec(shape, tf.int32, name="inputs"),
+                           tf.TensorSpec([K, B], tf.int32, name="labels"),
+                           tf.TensorSpec([], tf.int32, name="n_steps")]
+
+    def _create_embedding(self) -> None:
+        """The input embedding matrix, uniform in [-0.5/D, 0.5/D) like word2vec, from the seed.
+        CBOW gets one extra all-zero row that padding ids point at (never exported)."""
+        V, D = self.vocab_size, self.cfg.embed_size
+        init = tf.random.stateless_uniform([V, D], seed=[self.cfg.seed, SALT_INIT_EMBED],
+                                           minval=-0.5 / D, maxval=0.5 / D)
+        if self.cfg.model.name == "cbow":
+            init = tf.concat([init, tf.zeros([1, D])], axis=0)
+        self.embed_matrix = tf.Variable(init, name="embed_matrix")
+        self.step = tf.Variable(0, dtype=tf.int64, name="global_step", trainable=False)
+
+    def _create_loss(self) -> None:
+        self.loss_fn = make_loss(self.cfg.loss, self.counts, self.cfg.embed_size, self.cfg.seed)
+        self.train_vars = [self.embed_matrix, *self.loss_fn.trainable_variables]
+
+    def _create_optimizer(self) -> None:
+        self.optimizer = make_optimizer(self.cfg.optimizer, self.train_vars)
+
+    def _create_summaries(self) -> None:
+        """Summaries are written by the training loop from the values `train_steps` returns
+        (loss and lr per step; histograms of the matrices at checkpoints): no host sync per
+        step. This builds the compiled step function whose graph TensorBoard shows."""
+        self.train_steps = tf.function(self._train_steps, input_signature=self.input_spec,
+                                       jit_compile=bool(self.cfg.train.jit_compile))
+
+    # ---------------------------------------------------------------- the graph
+    def learning_rate(self, step) -> tf.Tensor:
+        """lr at `step`: constant, or decayed linearly to lr * min_lr_ratio like word2vec."""
+        lr = tf.constant(float(self.cfg.lr), tf.float32)
+        if self.cfg.optimizer.schedule == "constant":
+            return lr
+        frac = tf.cast(step, tf.float32) / float(self.total_steps)
+        return lr * tf.maximum(float(self.cfg.optimizer.min_lr_ratio), 1.0 - frac)
+
+    def embed(self, inputs) -> tf.Tensor:
+        """Input-side vectors h [B, D]: the centre word's row (skip-gram), or the mean of the
+        context rows (CBOW, padding masked out)."""
+        if self.cfg.model.name == "skipgram":
+            return tf.gather(self.embed_matrix, inputs)
+        rows = tf.gather(self.embed_matrix, inputs)  # [B, 2W, D]
+        mask = tf.cast(inputs != self.pad_id, tf.float32)[..., None]
+        return tf.reduce_sum(rows * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+    def loss_and_grads(self, inputs, labels, step):
+        """Mean loss of one batch and its gradients (IndexedSlices for the gathered rows)."""
+        with tf.GradientTape() as tape:
+            with tf.name_scope("embed"):
+                h = self.embed(inputs)
+            with tf.name_scope("loss"):
+                loss = tf.reduce_mean(self.loss_fn(h, labels, step))
+        return loss, tape.gradient(loss, self.train_vars)
+
+    def _train_steps(self, inputs, labels, n_steps):
+        """Run n_steps (<= steps_per_call) training steps; return each step's loss and lr."""
+        K = self.cfg.train.steps_per_call
+        losses = tf.TensorArray(tf.float32, size=K)
+        lrs = tf.TensorArray(tf.float32, size=K)
+        for i in tf.range(n_steps):
+            with tf.name_scope("data"):
+                x, y = inputs[i], labels[i]
+            step = self.step.read_value()
+            loss, grads = self.loss_and_grads(x, y, step)
+            with tf.name_scope("optimizer"):
+                lr = self.learning_rate(step)
+                self.optimizer.apply(zip(grads, self.train_vars), lr, step)
+                self.step.assign_add(1)
+            losses = losses.write(i, loss)
+            lrs = lrs.write(i, lr)
+        return losses.stack(), lrs.stack()
+
+    # ---------------------------------------------------------------- results
+    def embeddings(self) -> np.ndarray:
+        """The trained input embeddings [V, D] as float32 (the vectors a user gets)."""
+        return self.embed_matrix.numpy()[: self.vocab_size]
+
+    def checkpoint_items(self) -> dict:
+        """Everything of the model a checkpoint must hold: step, variables, optimizer slots."""
+        items = {"step": self.step, "embed_matrix": self.embed_matrix}
+        for i, v in enumerate(self.loss_fn.trainable_variables):
+            items[f"out_{i}"] = v
+        for i, v in enumerate(getattr(self.optimizer, "slots", [])):
+            items[f"slot_{i}"] = v
+        return items

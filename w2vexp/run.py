@@ -1,0 +1,136 @@
+"""`python -m w2vexp.run [overrides] [-m]`: train one run (or a sweep) in its run folder.
+
+The Hydra entry point. Per job: validate the config (before TensorFlow is imported, so a bad
+config fails in about a second), skip a finished run, refuse an existing run under
+resume=never, lock the folder, prepare the corpus, then train -- resuming from the newest good
+checkpoint -- and leave the run folder of SPEC section 3.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from .config import conf_dir, register_schema, validate
+from .errors import RunFolderError, TrainingFailed, UserError
+from .rundir import RunFolder, git_commit, now, versions
+
+
+def dirname(override_dirname: str) -> str:
+    """A run's folder name: Hydra's override_dirname, or `default` when nothing is overridden."""
+    return override_dirname or "default"
+
+
+if not OmegaConf.has_resolver("w2vexp_dirname"):
+    OmegaConf.register_new_resolver("w2vexp_dirname", dirname)
+register_schema()
+
+
+def _show(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def train_run(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
+    """Train (or resume, or skip) the run of `cfg` in `run_dir`; returns its run.json."""
+    validate(cfg)
+    folder = RunFolder(run_dir)
+    status = folder.status()
+    if cfg.resume == "never" and folder.holds_run():
+        raise RunFolderError(f"run folder {_show(run_dir)} already holds a run (status {status or 'unknown'}); "
+                             f"resume=never refuses to touch it: choose another name= or drop resume=never")
+    if status == "finished":
+        print(f"run {_show(run_dir)} is already finished: skipping it (nothing to do)", flush=True)
+        return folder.info()
+    folder.lock()
+    try:
+        return _train_locked(cfg, folder, overrides)
+    finally:
+        folder.unlock()
+
+
+def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
+    from . import artifacts
+    from .data import prepare_corpus
+
+    corpus = prepare_corpus(cfg)
+    V = corpus.vocab_size
+    if cfg.loss.name in ("nce", "neg", "sampled_softmax") and cfg.loss.num_sampled >= V:
+        raise UserError(f"config error: loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
+                        f"vocabulary of this corpus ({V} words)")
+    from .tfsetup import configure
+
+    tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed)
+    from .train import Interrupted, Trainer
+
+    artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
+    trainer = Trainer(cfg, corpus, folder, tf)
+    previous = folder.info() or {}
+    try:
+        start = trainer.restore()
+    except TrainingFailed as e:
+        folder.write_info({**previous, "status": "failed", "reason": str(e), "ended": now()})
+        raise
+    info = {
+        **previous,
+        "status": "running", "reason": None, "name": cfg.name, "overrides": list(overrides),
+        "started": previous.get("started") or now(), "ended": None, "seed": cfg.seed,
+        "deterministic": cfg.deterministic, "total_steps": trainer.total_steps, "steps": start,
+        "versions": versions(), "git_commit": git_commit(Path.cwd()),
+        "corpus": {"source": cfg.data.name, "tokens": int(len(corpus.ids)), "raw_tokens": corpus.raw_tokens,
+                   "vocab_size": V, "prepared": str(corpus.folder)},
+        "resumes": list(previous.get("resumes") or []),
+        "pid": os.getpid(),
+    }
+    if start > 0:
+        info["resumes"].append({"from_step": start, "time": now()})
+        print(f"resuming {_show(folder.path)} from step {start} of {trainer.total_steps}", flush=True)
+    folder.write_info(info)
+    try:
+        result = trainer.run(start)
+    except Interrupted as e:
+        folder.update_info(status="interrupted", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
+        print(str(e), file=sys.stderr, flush=True)
+        raise SystemExit(Interrupted.exit_code)
+    except TrainingFailed as e:
+        folder.update_info(status="failed", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
+        raise
+    except BaseException as e:
+        folder.update_info(status="failed", reason=f"{type(e).__name__}: {e}"[:500], ended=now())
+        raise
+    emb = trainer.model.embeddings()
+    artifacts.write_vectors(folder.path / "vectors.txt", corpus.words, emb)
+    artifacts.write_projector(folder.path, emb)
+    info = folder.update_info(
+        status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,
+        words_per_sec=result.words_per_sec, train_seconds=result.train_seconds,
+        sha256=artifacts.embedding_sha256(emb), metrics=previous.get("metrics") or {})
+    print(f"run folder: {_show(folder.path)}  ({result.steps} steps, final loss {result.final_loss:.4g}, "
+          f"{result.words_per_sec:,.0f} words/s)", flush=True)
+    for w in artifacts.probe_words(list(cfg.probe_words), corpus.words):
+        near = ", ".join(x for x, _ in artifacts.nearest(emb, corpus.words, w, 8))
+        print(f"  nearest to {w}: {near}", flush=True)
+    return info
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
+def main(cfg: DictConfig):
+    """Hydra task: one job of a run or a sweep."""
+    from hydra.core.hydra_config import HydraConfig
+
+    for noisy in ("gensim", "absl", "smart_open"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    hc = HydraConfig.get()
+    info = train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+    return (info or {}).get("final_loss")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The training loop: checkpoints, resume, summaries, signals, divergence (SPEC sections 3, 6, 7).
+
+`Trainer.run()` restores the latest good checkpoint (falling back past corrupt ones), trims the
+event files to that step, then feeds blocks of batches to the compiled step function. It writes
+a checkpoint every `train.checkpoint_every` steps and at the end -- step, variables, optimizer
+slots, the data position and the running sums behind the logged values -- so a resumed run is
+bit for bit the run that was never stopped.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from .batches import ExampleStream, Position, prefetch
+from .errors import TrainingFailed
+from .rundir import RunFolder
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: a checkpoint was saved and run.json says `interrupted`."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    final_loss: Optional[float]
+    words_per_sec: float
+    train_seconds: float
+    resumed_from: int
+
+
+def block_sizes(start: int, total: int, per_call: int, every: list[int]) -> Iterator[int]:
+    """Sizes of the successive graph calls from `start` to `total` steps: at most `per_call`
+    steps each, ending exactly on every multiple of each number in `every` (checkpoints, evals)."""
+    s = start
+    while s < total:
+        nxt = min(total, s + per_call)
+        for e in every:
+            if e > 0:
+                nxt = min(nxt, (s // e + 1) * e)
+        yield nxt - s
+        s = nxt
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM handlers that ask the loop to stop at the next block boundary."""
+
+    def __init__(self) -> None:
+        self.signal: Optional[int] = None
+        self._old: dict = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    """Trains one run in its run folder."""
+
+    def __init__(self, cfg, corpus, folder: RunFolder, tf, on_status=None) -> None:
+        from .model import Word2Vec
+
+        self.cfg = cfg
+        self.corpus = corpus
+        self.folder = folder
+        self.tf = tf
+        V = corpus.vocab_size
+        self.stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window,
+                                    sample=cfg.subsample, batch_size=cfg.batch_size, seed=cfg.seed,
+                                    chunk_tokens=cfg.train.chunk_tokens, pad=V)
+        if cfg.train.steps is not None:
+            self.total_steps = int(cfg.train.steps)
+        else:
+            self.total_steps = max(1, math.ceil(cfg.train.epochs * self.stream.examples_per_epoch() / cfg.batch_size))
+        self.model = Word2Vec(cfg, corpus.counts, self.total_steps)
+        # the data position and the running sums behind the logged values live in the checkpoint
+        v = lambda x, dt, n: tf.Variable(x, dtype=dt, trainable=False, name=n)  # noqa: E731
+        self.epoch = v(0, tf.int64, "data_epoch")
+        self.chunk = v(0, tf.int64, "data_chunk")
+        self.offset = v(0, tf.int64, "data_offset")
+        self.words_done = v(0.0, tf.float64, "words_done")
+        self.train_seconds = v(0.0, tf.float64, "train_seconds")
+        self.loss_sum = v(0.0, tf.float64, "loss_since_log")
+        self.loss_n = v(0, tf.int64, "steps_since_log")
+        self.last_loss_var = v(float("nan"), tf.float64, "last_logged_loss")
+        self.ckpt = tf.train.Checkpoint(**self.model.checkpoint_items(), data_epoch=self.epoch,
+                                        data_chunk=self.chunk, data_offset=self.offset,
+                                        words_done=self.words_done, train_seconds=self.train_seconds,
+                                        loss_since_log=self.loss_sum, steps_since_log=self.loss_n,
+                                        last_logged_loss=self.last_loss_var)
+        self.ckpt_dir = folder.path / "checkpoints"
+        self.manager = tf.train.CheckpointManager(self.ckpt, str(self.ckpt_dir), checkpoint_name="ckpt",
+                                                  max_to_keep=cfg.train.keep_checkpoints)
+        self.on_status = on_status or (lambda msg: print(msg, flush=True))
+
+    # ------------------------------------------------------------ checkpoints
+    def restore(self) -> int:
+        """Restore the newest checkpoint that reads back whole; return its step (0: fresh start).
+        A corrupt or half-written checkpoint is reported and skipped for the one before it."""
+        tf = self.tf
+        for tmp in self.ckpt_dir.glob("*_temp*"):  # leftovers of a save killed half-way
+            if tmp.is_dir():
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        candidates = list(reversed(self.manager.checkpoints))
+        if not candidates:
+            return 0
+        for path in candidates:
+            try:
+                self.ckpt.restore(path).assert_existing_objects_matched()
+                step = int(self.model.step.numpy())
+                if path != candidates[0]:
+                    self.on_status(f"resuming from {Path(path).name} (step {step}), the newest good checkpoint")
+                return step
+            except (tf.errors.OpError, ValueError, AssertionError) as e:
+                reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+                self.on_status(f"warning: checkpoint {Path(path).name} is corrupt or incomplete ({reason}); skipping it")
+        raise TrainingFailed(f"no good checkpoint in {self.ckpt_dir}: all of "
+                             f"{', '.join(Path(p).name for p in candidates)} are corrupt; "
+                             f"move the folder away to start over")
+
+    def save(self, step: int) -> None:
+        """Checkpoint the model with the host-side state (data position, running sums)."""
+        p = self.stream_pos
+        self.epoch.assign(p.epoch)
+        self.chunk.assign(p.chunk)
+        self.offset.assign(p.offset)
+        self.words_done.assign(self.state["words"])
+        self.train_seconds.assign(self.state["seconds"])
+        self.loss_sum.assign(self.state["loss_sum"])
+        self.loss_n.assign(self.state["loss_n"])
+        self.last_loss_var.assign(self.state["last_loss"])
+        self.manager.save(checkpoint_number=step)
+
+    # ------------------------------------------------------------ summaries
+    def _histograms(self, writer, step: int) -> None:
+        tf = self.tf
+        with writer.as_default(step=step):
+            tf.summary.histogram("embed/embed_matrix", self.model.embed_matrix[: self.model.vocab_size])
+            for var in self.model.loss_fn.trainable_variables:
+                tf.summary.histogram(f"loss/{var.name.split(':')[0]}", var)
+
+    # ------------------------------------------------------------ the loop
+    def run(self, start: int) -> TrainResult:
+        """Train from `start` (the step `restore()` returned) to the last step."""
+        tf = self.tf
+        cfg = self.cfg
+        self.stream.pos = Position(int(self.epoch.numpy()), int(self.chunk.numpy()), int(self.offset.numpy()))
+        self.stream_pos = Position(**vars(self.stream.pos))
+        st = self.state = {"words": float(self.words_done.numpy()), "seconds": float(self.train_seconds.numpy()),
+                           "loss_sum": float(self.loss_sum.numpy()), "loss_n": int(self.loss_n.numpy()),
+                           "last_loss": float(self.last_loss_var.numpy())}
+        self.folder.trim_events(start)
+        writer = tf.summary.create_file_writer(str(self.folder.path))
+        K = cfg.train.steps_per_call
+        shape_in = self.model.input_spec[0].shape.as_list()
+        pad_in = np.zeros(shape_in, np.int32)
+        pad_lab = np.zeros([K, cfg.batch_size], np.int32)
+        if start == 0:
+            with writer.as_default(step=0):
+                tf.summary.graph(self.model.train_steps.get_concrete_function().graph)
+        log_every = cfg.train.log_every
+        hist_every = cfg.train.histogram_every or cfg.train.checkpoint_every
+        step = start
+        t_log, words_log = time.perf_counter(), st["words"]
+        from tqdm import tqdm
+
+        bar = tqdm(total=self.total_steps, initial=start, unit="step", mininterval=1.0, dynamic_ncols=True,
+                   desc=f"{cfg.model.name}/{cfg.loss.name}")
+        sizes = block_sizes(start, self.total_steps, K, [cfg.train.checkpoint_every, hist_every])
+        try:
+            with _StopFlag() as stop:
+                for block in prefetch(self.stream, sizes):
+                    n = block.steps
+                    if n < K:
+                        pad_in[:n] = block.inputs
+                        pad_lab[:n] = block.labels
+                        x, y = pad_in, pad_lab
+                    else:
+                        x, y = block.inputs, block.labels
+                    t0 = time.perf_counter()
+                    losses, lrs = self.model.train_steps(x, y, np.int32(n))
+                    losses, lrs = losses.numpy()[:n], lrs.numpy()[:n]
+                    dt = time.perf_counter() - t0
+                    if not np.all(np.isfinite(losses)):
+                        bad = step + 1 + int(np.argmin(np.isfinite(losses)))
+                        raise TrainingFailed(f"loss became {losses[bad - step - 1]} at step {bad} "
+                                             f"(lr={cfg.lr}): training diverged; lower lr")
+                    st["seconds"] += dt
+                    st["words"] += block.words
+                    self.stream_pos = block.position
+                    with writer.as_default():
+                        for i in range(n):
+                            s = step + i + 1
+                            st["loss_sum"] += float(losses[i])
+                            st["loss_n"] += 1
+                            if s % log_every == 0 or s == self.total_steps:
+                                last_loss = st["loss_sum"] / st["loss_n"]
+                                st["last_loss"] = last_loss
+                                st["loss_sum"], st["loss_n"] = 0.0, 0
+                                now = time.perf_counter()
+                                words = st["words"]
+                                wps = (words - words_log) / max(now - t_log, 1e-9)
+                                t_log, words_log = now, words
+                                tf.summary.scalar("loss", last_loss, step=s)
+                                tf.summary.scalar("lr", float(lrs[i]), step=s)
+                                tf.summary.scalar("words_per_sec", wps, step=s)
+                                bar.set_postfix(loss=f"{last_loss:.4g}", words_s=f"{wps:,.0f}", refresh=False)
+                    step += n
+                    bar.update(n)
+                    if step % hist_every == 0 or step == self.total_steps:
+                        self._histograms(writer, step)
+                    if step % cfg.train.checkpoint_every == 0 or step == self.total_steps:
+                        writer.flush()  # events up to a checkpoint are on disk before it is
+                        self.save(step)
+                    if stop.signal is not None and step < self.total_steps:
+                        writer.flush()
+                        self.save(step)
+                        name = signal.Signals(stop.signal).name
+                        raise Interrupted(f"{name} received: saved a checkpoint at step {step}; "
+                                          f"run the same command again to resume")
+        finally:
+            bar.close()
+            writer.flush()
+            writer.close()
+        secs = st["seconds"]
+        last = st["last_loss"]
+        return TrainResult(steps=step, final_loss=None if math.isnan(last) else last,
+                           words_per_sec=st["words"] / max(secs, 1e-9),
+                           train_seconds=secs, resumed_from=start)
