@@ -111,7 +111,7 @@ def conf_dir() -> Path:
 
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
-        raise UserError(f"config error: {key}={value!r} is not allowed: {allowed}")
+        raise UserError(f"{key}={value!r} is not allowed: {allowed}")
 
 
 def validate(cfg: Any) -> None:

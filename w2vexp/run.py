@@ -63,7 +63,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     corpus = prepare_corpus(cfg)
     V = corpus.vocab_size
     if cfg.loss.name in ("nce", "neg", "sampled_softmax") and cfg.loss.num_sampled >= V:
-        raise UserError(f"config error: loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
+        raise UserError(f"loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
                         f"vocabulary of this corpus ({V} words)")
     from .tfsetup import configure
 
@@ -127,8 +127,16 @@ def main(cfg: DictConfig):
 
     for noisy in ("gensim", "absl", "smart_open"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from hydra.types import RunMode
+
     hc = HydraConfig.get()
-    info = train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+    try:
+        info = train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        if hc.mode == RunMode.RUN:
+            raise SystemExit(e.exit_code) from None
+        raise  # a multirun goes on with its other jobs; Hydra reports this one at the end
     return (info or {}).get("final_loss")
 
 

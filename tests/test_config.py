@@ -1,0 +1,94 @@
+"""Every config composes and validates; bad values are named; conf/ is found from anywhere."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import w2vexp.run  # noqa: F401 - registers the schema and the run-folder resolver
+from w2vexp.config import conf_dir, validate
+from w2vexp.errors import UserError
+
+CONF = conf_dir()
+GROUPS = ["model", "loss", "optimizer", "data"]
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_conf_dir_is_the_repository_conf():
+    assert (CONF / "config.yaml").is_file()
+    assert CONF.name in ("conf", "_conf")
+
+
+def test_default_config_composes_and_validates():
+    cfg = _compose()
+    validate(cfg)
+    assert cfg.model.name == "skipgram" and cfg.loss.name == "nce" and cfg.optimizer.name == "sgd"
+    assert cfg.data.name == "wiki_sample" and cfg.seed == 42 and cfg.name == "default"
+    assert cfg.deterministic is True and cfg.resume == "auto"
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_group_option_composes(group, option):
+    extra = ["data.path=/tmp/x.txt"] if (group, option) == ("data", "file") else []
+    cfg = _compose(f"{group}={option}", *extra)
+    validate(cfg)
+    assert cfg[group].name == option
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_every_experiment_preset_composes(preset):
+    cfg = _compose(f"+experiment={preset}")
+    validate(cfg)
+
+
+@pytest.mark.parametrize("model", _options("model"))
+@pytest.mark.parametrize("optimizer", _options("optimizer"))
+def test_every_model_optimizer_pair_has_a_default_lr(model, optimizer):
+    assert (CONF / "lr_default" / f"{model}_{optimizer}.yaml").is_file()
+    cfg = _compose(f"model={model}", f"optimizer={optimizer}")
+    assert cfg.lr > 0
+
+
+@pytest.mark.parametrize("override,key", [
+    ("lr=-1", "lr"), ("window=0", "window"), ("batch_size=0", "batch_size"), ("embed_size=-5", "embed_size"),
+    ("loss.num_sampled=100000000", "num_sampled"), ("subsample=1.5", "subsample"), ("resume=sometimes", "resume"),
+    ("train.checkpoint_every=0", "train.checkpoint_every"), ("vocab_size=1", "vocab_size"),
+])
+def test_out_of_range_values_are_named(override, key):
+    cfg = _compose(override)
+    with pytest.raises(UserError, match=key):
+        validate(cfg)
+
+
+def test_types_are_enforced_at_composition():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="lr"):
+        _compose("lr=abc")
+    with pytest.raises(ConfigCompositionException, match="no_such_key"):
+        _compose("no_such_key=1")
+
+
+def test_config_is_fully_typed():
+    cfg = _compose()
+    assert OmegaConf.get_type(cfg.train).__name__ == "TrainConfig"
+    assert OmegaConf.get_type(cfg.loss).__name__ == "LossConfig"
+
+
+def test_conf_found_from_another_directory(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "w2vexp.run", "--cfg", "job"], cwd=tmp_path, text=True,
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "skipgram" in p.stdout and "wiki_sample" in p.stdout

@@ -1,0 +1,162 @@
+"""Corpora, vocabulary, subsampling, the dynamic window and the batches built from them."""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from w2vexp.batches import (ExampleStream, Position, cbow_examples, keep_probabilities, prefetch,
+                            reduced_windows, skipgram_pairs)
+from w2vexp.config import Config
+from w2vexp.data import UNK, build_vocab, normalise_text8, prepare_corpus, tokenize, wiki_sample_path
+from w2vexp.errors import DataError
+
+
+def _cfg(tmp_path, **kw):
+    cfg = OmegaConf.structured(Config)
+    cfg.data.cache_dir = str(tmp_path / "cache")
+    for k, v in kw.items():
+        OmegaConf.update(cfg, k, v)
+    return cfg
+
+
+def test_normalise_text8_spells_digits_and_keeps_only_a_to_z():
+    assert normalise_text8("In 1984, Orwell's <b>Big</b> Brother!").split() == \
+        ["in", "one", "nine", "eight", "four", "orwell", "s", "b", "big", "b", "brother"]
+
+
+def test_tokenize_lowercases_and_splits_on_non_letters():
+    assert tokenize("Hello, World--it's 2 Über-cool") == ["hello", "world", "it", "s", "über", "cool"]
+
+
+def test_vocab_keeps_most_frequent_with_unk_first():
+    c = collections.Counter({"a": 10, "b": 7, "c": 7, "d": 2, "e": 1})
+    words, counts = build_vocab(c, vocab_size=4, min_count=2, keep_unk=True)
+    assert words == [UNK, "a", "b", "c"]  # ties broken alphabetically
+    assert counts.tolist() == [3, 10, 7, 7]  # UNK counts the replaced tokens (d, d, e)
+    words, counts = build_vocab(c, vocab_size=4, min_count=2, keep_unk=False)
+    assert words == ["a", "b", "c", "d"] and counts.tolist() == [10, 7, 7, 2]
+
+
+def test_prepared_corpus_maps_rare_words_to_unk_or_drops_them(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("the cat sat on the mat the cat ran zebra\n" * 3)
+    corpus = prepare_corpus(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 6}))
+    assert corpus.words == [UNK, "the", "cat"]
+    assert len(corpus.ids) == 30 and corpus.ids[:4].tolist() == [1, 2, 0, 0]
+    dropped = prepare_corpus(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 6,
+                                               "keep_unk": False}))
+    assert dropped.words == ["the", "cat"] and dropped.ids.tolist()[:5] == [0, 1, 0, 0, 1]
+    assert isinstance(corpus.ids, np.memmap)  # read through a memory map, not loaded
+
+
+def test_prepared_corpus_is_cached(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("a b c d e f g " * 20)
+    cfg = _cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 1})
+    first = prepare_corpus(cfg)
+    stamp = (first.folder / "ids.npy").stat().st_mtime_ns
+    second = prepare_corpus(cfg)
+    assert second.folder == first.folder and (second.folder / "ids.npy").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("content,match", [(None, "does not exist"), ("", "empty"),
+                                           (b"\x00\x01binary\xff", "binary"), (b"caf\xe9 latin-1", "UTF-8"),
+                                           ("alpha beta alpha beta gamma", "too small")])
+def test_bad_corpora_fail_clearly(tmp_path, content, match):
+    f = tmp_path / "bad.txt"
+    if isinstance(content, bytes):
+        f.write_bytes(content)
+    elif content is not None:
+        f.write_text(content)
+    with pytest.raises(DataError, match=match) as e:
+        prepare_corpus(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f)}))
+    assert str(f) in str(e.value)
+
+
+def test_wiki_sample_is_real_normalised_wikipedia(tmp_path):
+    text = wiki_sample_path(_cfg(tmp_path).data).read_text()
+    words = text.split()
+    assert len(words) > 400_000
+    assert set("".join(words[:100_000])) <= set("abcdefghijklmnopqrstuvwxyz")
+    assert "anarchism" in words[:200]
+
+
+def test_subsampling_keeps_the_expected_fraction():
+    rng = np.random.default_rng(0)
+    counts = np.array([500_000, 100_000, 10_000, 1_000, 100])
+    p = keep_probabilities(counts, 1e-3)
+    assert p[-1] == 1.0 and p[0] < p[1] < p[2] <= 1.0
+    f = counts[0] / counts.sum()
+    t = 1e-3
+    assert p[0] == pytest.approx((np.sqrt(f / t) + 1) * t / f)
+    ids = np.repeat(np.arange(5), counts)
+    kept = rng.random(len(ids)) < p[ids]
+    for w in range(3):
+        assert kept[ids == w].mean() == pytest.approx(p[w], abs=0.01)
+    assert keep_probabilities(counts, 0).tolist() == [1.0] * 5
+
+
+def test_dynamic_window_is_uniform_over_1_to_window():
+    eff = reduced_windows(200_000, 5, np.random.default_rng(0))
+    freq = np.bincount(eff, minlength=6)[1:] / len(eff)
+    assert eff.min() == 1 and eff.max() == 5
+    assert np.allclose(freq, 0.2, atol=0.01)
+
+
+def test_skipgram_pairs_on_a_hand_made_sentence():
+    tokens = np.array([10, 11, 12, 13, 14])
+    c, x = skipgram_pairs(tokens, np.array([1, 2, 1, 1, 2]), window=2)
+    got = sorted(zip(c.tolist(), x.tolist()))
+    want = sorted([(10, 11), (11, 10), (11, 12), (11, 13), (12, 11), (12, 13), (13, 12), (13, 14),
+                   (14, 13), (14, 12)])
+    assert got == want
+
+
+def test_cbow_examples_on_a_hand_made_sentence():
+    tokens = np.array([10, 11, 12, 13])
+    ctx, centre = cbow_examples(tokens, np.array([1, 2, 1, 1]), window=2, pad=99)
+    assert centre.tolist() == [10, 11, 12, 13]
+    assert ctx.tolist() == [[99, 99, 11, 99], [99, 10, 12, 13], [99, 11, 13, 99], [99, 12, 99, 99]]
+
+
+def _stream(ids, **kw):
+    args = dict(model="skipgram", window=2, sample=1e-3, batch_size=64, seed=3, chunk_tokens=1000, pad=50)
+    args.update(kw)
+    return ExampleStream(ids, np.bincount(ids, minlength=50), **args)
+
+
+def test_stream_is_deterministic_and_resumes_exactly():
+    ids = np.random.default_rng(1).zipf(1.5, 5000).clip(max=49).astype(np.int32)
+    a = _stream(ids)
+    full = [a.take(7) for _ in range(6)]
+    b = _stream(ids)
+    b.take(7), b.take(7), b.take(7)
+    pos = Position(**vars(b.pos))
+    c = _stream(ids)
+    c.pos = pos  # a fresh stream set to a saved position continues with the same batches
+    for i in range(3, 6):
+        x, y, w = c.take(7)
+        assert np.array_equal(x, full[i][0]) and np.array_equal(y, full[i][1]) and w == full[i][2]
+    assert not np.array_equal(_stream(ids, seed=4).take(7)[0], full[0][0])
+
+
+def test_prefetch_gives_the_same_blocks_in_order():
+    ids = np.random.default_rng(1).zipf(1.5, 5000).clip(max=49).astype(np.int32)
+    direct = _stream(ids, model="cbow")
+    blocks = list(prefetch(_stream(ids, model="cbow"), iter([3, 5, 2, 4])))
+    for blk, k in zip(blocks, [3, 5, 2, 4]):
+        x, y, w = direct.take(k)
+        assert blk.steps == k and np.array_equal(blk.inputs, x) and np.array_equal(blk.labels, y)
+        assert blk.position == direct.pos
+    assert blocks[0].inputs.shape == (3, 64, 4)
+
+
+def test_words_consumed_counts_corpus_words_before_subsampling():
+    ids = np.random.default_rng(1).zipf(1.5, 20_000).clip(max=49).astype(np.int32)
+    s = _stream(ids, chunk_tokens=20_000, batch_size=100)
+    n_examples = len(s.chunk(0, 0)[1])
+    total = sum(s.take(1)[2] for _ in range(n_examples // 100))
+    assert total == pytest.approx(20_000 * (n_examples // 100) * 100 / n_examples)
