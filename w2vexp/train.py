@@ -172,7 +172,8 @@ class Trainer:
         st = self.state = {"words": float(self.words_done.numpy()), "seconds": float(self.train_seconds.numpy()),
                            "loss_sum": float(self.loss_sum.numpy()), "loss_n": int(self.loss_n.numpy()),
                            "last_loss": float(self.last_loss_var.numpy())}
-        self.folder.trim_events(start)
+        # a fresh start drops every event of an earlier attempt; a resume those past its checkpoint
+        self.folder.trim_events(start if start > 0 else -1)
         writer = tf.summary.create_file_writer(str(self.folder.path))
         K = cfg.train.steps_per_call
         shape_in = self.model.input_spec[0].shape.as_list()
