@@ -1,14 +1,40 @@
-"""Hydra callbacks: feedback while a sweep runs."""
+"""Hydra callbacks: feedback while a sweep runs (SPEC section 8).
+
+Each job of a multirun prints one line when it ends (overrides, status, final loss and analogy
+accuracy, or why it failed), so a failed job is known at once; the multirun ends with the
+compare table of its runs and the failed jobs named with their reasons, and exits non-zero if
+any job failed. Works with every launcher: what the end-of-sweep report needs is read back from
+the run folders' run.json files.
+"""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
 
+def job_line(name: str, info: dict) -> str:
+    status = info.get("status") or "?"
+    if status == "finished":
+        m = info.get("metrics") or {}
+        loss = info.get("final_loss")
+        parts = [f"final loss {loss:.4g}" if isinstance(loss, (int, float)) else None,
+                 f"analogy {100 * m['analogy_acc']:.2f}%" if isinstance(m.get("analogy_acc"), (int, float)) else None,
+                 f"ws353 {m['ws353']:.3f}" if isinstance(m.get("ws353"), (int, float)) else None]
+        extra = ", ".join(p for p in parts if p)
+    else:
+        extra = info.get("reason") or ""
+    return f"[w2vexp] job {name}: {status}{' - ' + extra if extra else ''}"
+
+
 class SweepReport(Callback):
-    """Print one line per finished job of a multirun: its overrides, status and final loss."""
+    def __init__(self) -> None:
+        self.started = time.time()
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        self.started = time.time() - 1
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
         from hydra.core.hydra_config import HydraConfig
@@ -17,16 +43,28 @@ class SweepReport(Callback):
         hc = HydraConfig.get()
         if hc.mode != RunMode.MULTIRUN:
             return
-        run_json = Path(hc.runtime.output_dir) / "run.json"
         try:
-            info = json.loads(run_json.read_text())
+            info = json.loads((Path(hc.runtime.output_dir) / "run.json").read_text())
         except (OSError, ValueError):
-            info = {}
-        name = hc.job.override_dirname or "default"
-        status = info.get("status") or ("failed" if job_return.status.name == "FAILED" else "?")
-        loss = info.get("final_loss")
-        extra = f"final loss {loss:.4g}" if isinstance(loss, (int, float)) else ""
-        if status != "finished":
-            reason = info.get("reason") or (str(job_return._return_value) if job_return.status.name == "FAILED" else "")
-            extra = reason
-        print(f"[w2vexp] job {name}: {status}{' - ' + extra if extra else ''}", flush=True)
+            info = {"status": "failed" if job_return.status.name == "FAILED" else "?",
+                    "reason": str(getattr(job_return, "_return_value", "") or "")}
+        print(job_line(hc.job.override_dirname or "default", info), flush=True)
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from .compare import collect, render, _key
+
+        sweep = Path(config.hydra.sweep.dir)
+        try:
+            rows = [r for r in collect(sweep) if (sweep / r["run"] / "run.json").stat().st_mtime >= self.started]
+        except Exception as e:  # noqa: BLE001 - a report must not hide the sweep's own result
+            print(f"[w2vexp] no summary: {e}", flush=True)
+            return
+        if not rows:
+            return
+        rows.sort(key=_key)
+        print(f"\n[w2vexp] sweep {sweep}: {len(rows)} runs, best first\n" + render(rows, "table", False), flush=True)
+        failed = [r for r in rows if r["status"] != "finished"]
+        if failed:
+            print(f"[w2vexp] {len(failed)} job(s) did not finish: " +
+                  "; ".join(f"{r['run']} ({r['status']}: {r['reason']})" for r in failed), flush=True)
+            raise SystemExit(1)

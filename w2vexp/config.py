@@ -33,12 +33,14 @@ class LossConfig:
     num_sampled: int = 64  # noise / negative samples per positive (nce, neg, sampled_softmax)
     ns_exponent: float = 0.75  # the noise distribution is unigram counts ** ns_exponent
     remove_accidental_hits: bool = False  # nce / sampled_softmax: drop noise samples equal to the target
+    shared_negatives: int = 0  # neg: one pool of this many noise words per batch (0: per example)
 
 
 @dataclass
 class OptimizerConfig:
     name: str = "sgd"
     schedule: str = "linear"  # linear: decay lr to lr * min_lr_ratio over training (word2vec); constant
+    lr_batch: int = 128  # lr is the step for the mean loss of this many examples (scaled to batch_size)
     min_lr_ratio: float = 1e-4
     beta1: float = 0.9  # adam
     beta2: float = 0.999  # adam
@@ -133,12 +135,14 @@ def validate(cfg: Any) -> None:
     if loss.name in ("nce", "neg", "sampled_softmax"):
         _check(1 <= loss.num_sampled < cfg.vocab_size, "loss.num_sampled", loss.num_sampled,
                f"must be >= 1 and < vocab_size ({cfg.vocab_size})")
+    _check(loss.shared_negatives >= 0, "loss.shared_negatives", loss.shared_negatives, "must be >= 0 (0: per example)")
     _check(loss.ns_exponent >= 0, "loss.ns_exponent", loss.ns_exponent, "must be >= 0")
     opt = cfg.optimizer
     _check(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule, f"one of {', '.join(SCHEDULES)}")
     _check(0 <= opt.min_lr_ratio <= 1, "optimizer.min_lr_ratio", opt.min_lr_ratio, "must be in [0, 1]")
     _check(0 <= opt.beta1 < 1, "optimizer.beta1", opt.beta1, "must be in [0, 1)")
     _check(0 <= opt.beta2 < 1, "optimizer.beta2", opt.beta2, "must be in [0, 1)")
+    _check(opt.lr_batch >= 1, "optimizer.lr_batch", opt.lr_batch, "must be an integer >= 1")
     _check(opt.epsilon > 0, "optimizer.epsilon", opt.epsilon, "must be > 0")
     _check(opt.initial_accumulator >= 0, "optimizer.initial_accumulator", opt.initial_accumulator, "must be >= 0")
     t = cfg.train

@@ -26,24 +26,45 @@ def stateless_seed(seed, step, salt: int) -> tf.Tensor:
     return tf.stack([tf.constant(int(seed), tf.int64), step * 16 + salt])
 
 
+def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias method (Vose's construction): draw i uniformly, keep it with probability
+    accept[i], else take alias[i] -- an exact draw from `p` in O(1), with tables of size V."""
+    V = len(p)
+    scaled = np.asarray(p, dtype=np.float64) * V
+    accept = np.ones(V, dtype=np.float64)
+    alias = np.arange(V, dtype=np.int64)
+    small = [i for i in range(V) if scaled[i] < 1.0]
+    large = [i for i in range(V) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        accept[s], alias[s] = scaled[s], g
+        scaled[g] -= 1.0 - scaled[s]
+        (small if scaled[g] < 1.0 else large).append(g)
+    return accept.astype(np.float32), alias.astype(np.int32)
+
+
 class UnigramSampler(tf.Module):
-    """Noise words drawn from the unigram distribution raised to `ns_exponent` (word2vec: 0.75),
-    by inverting its CDF at stateless uniform draws -- O(log V) per sample, compiled by XLA."""
+    """Noise words drawn from the unigram distribution raised to `ns_exponent` (word2vec: 0.75)
+    with Walker's alias method at stateless uniform draws: O(1) per sample, compiled by XLA."""
 
     def __init__(self, counts: np.ndarray, ns_exponent: float, seed: int) -> None:
         super().__init__(name="noise")
         p = np.asarray(counts, dtype=np.float64) ** ns_exponent
         p = p / p.sum()
+        accept, alias = alias_table(p)
         self.probs = tf.constant(p, tf.float32)
-        self.cdf = tf.constant(np.cumsum(p), tf.float32)
+        self.accept = tf.constant(accept)
+        self.alias = tf.constant(alias)
         self.vocab = len(p)
         self.seed = seed
 
     def sample(self, shape, step) -> tf.Tensor:
         """Noise word ids of the given shape, a pure function of (seed, step)."""
-        u = tf.random.stateless_uniform([tf.reduce_prod(shape)], seed=stateless_seed(self.seed, step, SALT_NOISE),
-                                        maxval=self.cdf[-1])
-        ids = tf.minimum(tf.searchsorted(self.cdf, u, side="right"), self.vocab - 1)
+        n = tf.reduce_prod(shape)
+        seed = stateless_seed(self.seed, step, SALT_NOISE)
+        i = tf.random.stateless_uniform([n], seed=seed, maxval=self.vocab, dtype=tf.int32)
+        u = tf.random.stateless_uniform([n], seed=seed + tf.constant([0, 8], tf.int64))
+        ids = tf.where(u < tf.gather(self.accept, i), i, tf.gather(self.alias, i))
         return tf.reshape(ids, shape)
 
     def sampled_values(self, labels: tf.Tensor, num_sampled: int, step):
@@ -98,19 +119,31 @@ class SampledSoftmaxLoss(NCELoss):
 
 
 class NegativeSamplingLoss(tf.Module):
-    """Mikolov et al.'s negative sampling: -log s(u_o.h) - sum_k log s(-u_k.h), with num_sampled
-    noise words per example drawn from unigram^ns_exponent, no bias, output vectors start at 0."""
+    """Mikolov et al.'s negative sampling: -log s(u_o.h) - sum_k log s(-u_k.h) with num_sampled
+    noise words k drawn from unigram^ns_exponent; no bias; output vectors start at zero.
+
+    With `shared_negatives` = S > 0, one pool of S noise words serves the whole batch and each
+    example's noise term is (num_sampled / S) * sum over the pool: the same expected objective
+    and gradient (an average of S draws instead of num_sampled), computed as one matrix product
+    instead of B * num_sampled gathers and scattered updates. S = 0 draws num_sampled words per
+    example, exactly as word2vec.c does."""
 
     def __init__(self, cfg, counts, dim: int, seed: int) -> None:
         super().__init__(name="neg")
         self.num_sampled = cfg.num_sampled
+        self.shared = int(getattr(cfg, "shared_negatives", 0) or 0)
         self.sampler = UnigramSampler(counts, cfg.ns_exponent, seed)
         self.weights = tf.Variable(_output_init(len(counts), dim, seed, "zeros"), name="neg_weight")
 
     def __call__(self, h, labels, step):
+        pos = tf.reduce_sum(h * tf.gather(self.weights, labels), axis=-1)
+        if self.shared:
+            noise = self.sampler.sample([self.shared], step)
+            neg = tf.matmul(h, tf.gather(self.weights, noise), transpose_b=True)  # [B, S]
+            scale = self.num_sampled / self.shared
+            return tf.nn.softplus(-pos) + scale * tf.reduce_sum(tf.nn.softplus(neg), axis=-1)
         B = tf.shape(labels)[0]
         noise = self.sampler.sample([B, self.num_sampled], step)
-        pos = tf.reduce_sum(h * tf.gather(self.weights, labels), axis=-1)
         neg = tf.einsum("bd,bkd->bk", h, tf.gather(self.weights, noise))
         return tf.nn.softplus(-pos) + tf.reduce_sum(tf.nn.softplus(neg), axis=-1)
 

@@ -66,8 +66,10 @@ class Word2Vec(tf.Module):
         """Summaries are written by the training loop from the values `train_steps` returns
         (loss and lr per step; histograms of the matrices at checkpoints): no host sync per
         step. This builds the compiled step function whose graph TensorBoard shows."""
-        self.train_steps = tf.function(self._train_steps, input_signature=self.input_spec,
-                                       jit_compile=bool(self.cfg.train.jit_compile))
+        # TensorFlow's accidental-hit removal (ComputeAccidentalHits) has no XLA kernel
+        jit = bool(self.cfg.train.jit_compile) and not (
+            self.cfg.loss.name in ("nce", "sampled_softmax") and self.cfg.loss.remove_accidental_hits)
+        self.train_steps = tf.function(self._train_steps, input_signature=self.input_spec, jit_compile=jit)
 
     # ---------------------------------------------------------------- the graph
     def learning_rate(self, step) -> tf.Tensor:
@@ -88,13 +90,17 @@ class Word2Vec(tf.Module):
         return tf.reduce_sum(rows * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
     def loss_and_grads(self, inputs, labels, step):
-        """Mean loss of one batch and its gradients (IndexedSlices for the gathered rows)."""
+        """Mean loss of one batch, and the gradients (IndexedSlices for the gathered rows) of the
+        summed loss divided by `optimizer.lr_batch` -- the linear scaling rule: with the
+        lecture's lr_batch=128, lr=1.0 moves each example as the lecture's reduce_mean over a
+        batch of 128 did, at any batch_size."""
         with tf.GradientTape() as tape:
             with tf.name_scope("embed"):
                 h = self.embed(inputs)
             with tf.name_scope("loss"):
-                loss = tf.reduce_mean(self.loss_fn(h, labels, step))
-        return loss, tape.gradient(loss, self.train_vars)
+                per_example = self.loss_fn(h, labels, step)
+                objective = tf.reduce_sum(per_example) / float(self.cfg.optimizer.lr_batch)
+        return tf.reduce_mean(per_example), tape.gradient(objective, self.train_vars)
 
     def _train_steps(self, inputs, labels, n_steps):
         """Run n_steps (<= steps_per_call) training steps; return each step's loss and lr."""

@@ -71,7 +71,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     from .train import Interrupted, Trainer
 
     artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
-    trainer = Trainer(cfg, corpus, folder, tf)
+    trainer = Trainer(cfg, corpus, folder, tf, overrides=overrides)
     previous = folder.info() or {}
     try:
         start = trainer.restore()
@@ -111,9 +111,12 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     info = folder.update_info(
         status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,
         words_per_sec=result.words_per_sec, train_seconds=result.train_seconds,
-        sha256=artifacts.embedding_sha256(emb), metrics=previous.get("metrics") or {})
+        sha256=artifacts.embedding_sha256(emb), metrics=result.metrics)
     print(f"run folder: {_show(folder.path)}  ({result.steps} steps, final loss {result.final_loss:.4g}, "
           f"{result.words_per_sec:,.0f} words/s)", flush=True)
+    from .evaluate import format_metrics
+
+    print(f"  {format_metrics(result.metrics)}", flush=True)
     for w in artifacts.probe_words(list(cfg.probe_words), corpus.words):
         near = ", ".join(x for x, _ in artifacts.nearest(emb, corpus.words, w, 8))
         print(f"  nearest to {w}: {near}", flush=True)
@@ -130,14 +133,21 @@ def main(cfg: DictConfig):
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
     try:
-        info = train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        info = train_run(cfg, run_dir, list(hc.overrides.task))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         if hc.mode == RunMode.RUN:
             raise SystemExit(e.exit_code) from None
-        raise  # a multirun goes on with its other jobs; Hydra reports this one at the end
-    return (info or {}).get("final_loss")
+        # a multirun goes on with its other jobs; the sweep report names this one at the end
+        folder = RunFolder(run_dir)
+        info = folder.info() or {"overrides": list(hc.overrides.task), "name": cfg.name, "started": now()}
+        if not isinstance(e, RunFolderError) and info.get("status") != "failed":
+            info.update(status="failed", reason=str(e), ended=now())
+            folder.write_info(info)
+        return None
+    return ((info or {}).get("metrics") or {}).get("analogy_acc")  # what a sweeper maximises
 
 
 if __name__ == "__main__":

@@ -35,6 +35,26 @@ class TrainResult:
     words_per_sec: float
     train_seconds: float
     resumed_from: int
+    metrics: dict
+
+
+def hparams_of(cfg, overrides: list) -> dict:
+    """The hyperparameters shown in TensorBoard's HParams dashboard: the key ones of every run
+    plus every key overridden on the command line (flattened, scalars only)."""
+    from omegaconf import OmegaConf
+
+    keys = ["model.name", "loss.name", "optimizer.name", "data.name", "lr", "seed", "batch_size", "embed_size",
+            "window", "vocab_size", "min_count", "subsample", "loss.num_sampled"]
+    for o in overrides:
+        k = o.split("=", 1)[0].lstrip("+~")
+        if k not in keys and not k.startswith("hydra") and k not in ("name", "resume", "train.log_every"):
+            keys.append(k)
+    out = {}
+    for k in keys:
+        v = OmegaConf.select(cfg, k, default=None)
+        if isinstance(v, (bool, int, float, str)):
+            out[k[:-5] if k.endswith(".name") else k] = v
+    return out
 
 
 def block_sizes(start: int, total: int, per_call: int, every: list[int]) -> Iterator[int]:
@@ -78,7 +98,7 @@ class _StopFlag:
 class Trainer:
     """Trains one run in its run folder."""
 
-    def __init__(self, cfg, corpus, folder: RunFolder, tf, on_status=None) -> None:
+    def __init__(self, cfg, corpus, folder: RunFolder, tf, on_status=None, overrides: Optional[list] = None) -> None:
         from .model import Word2Vec
 
         self.cfg = cfg
@@ -113,6 +133,7 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(self.ckpt, str(self.ckpt_dir), checkpoint_name="ckpt",
                                                   max_to_keep=cfg.train.keep_checkpoints)
         self.on_status = on_status or (lambda msg: print(msg, flush=True))
+        self.overrides = list(overrides or [])
 
     # ------------------------------------------------------------ checkpoints
     def restore(self) -> int:
@@ -162,6 +183,38 @@ class Trainer:
             for var in self.model.loss_fn.trainable_variables:
                 tf.summary.histogram(f"loss/{var.name.split(':')[0]}", var)
 
+    def _evaluate(self, writer, step: int) -> dict:
+        """Analogy / WordSim-353 / SimLex-999 of the current embeddings, logged as eval/*, and a
+        text summary of the probe words' nearest neighbours (watch them sharpen)."""
+        from . import artifacts
+        from .evaluate import METRICS, evaluate_embeddings
+
+        tf = self.tf
+        emb = self.model.embeddings()
+        words = self.corpus.words
+        m = evaluate_embeddings(words, emb)
+        rows = ["| word | nearest neighbours |", "| --- | --- |"]
+        for w in artifacts.probe_words(list(self.cfg.probe_words), words):
+            near = ", ".join(f"{x} ({s:.2f})" for x, s in artifacts.nearest(emb, words, w, 8))
+            rows.append(f"| {w} | {near} |")
+        with writer.as_default(step=step):
+            for k in METRICS:
+                if m.get(k) is not None:
+                    tf.summary.scalar(f"eval/{k}", m[k])
+            for k in ("analogy_semantic", "analogy_syntactic"):
+                tf.summary.scalar(f"eval/{k}", m[k])
+            tf.summary.text("nearest_neighbours", "\n".join(rows))
+        return m
+
+    def _start_summaries(self, writer) -> None:
+        """What a fresh run writes once: the traced training graph and the run's HParams."""
+        tf = self.tf
+        from tensorboard.plugins.hparams import api as hp
+
+        with writer.as_default(step=0):
+            tf.summary.graph(self.model.train_steps.get_concrete_function().graph)
+            hp.hparams(hparams_of(self.cfg, self.overrides), trial_id=self.folder.path.name)
+
     # ------------------------------------------------------------ the loop
     def run(self, start: int) -> TrainResult:
         """Train from `start` (the step `restore()` returned) to the last step."""
@@ -180,8 +233,9 @@ class Trainer:
         pad_in = np.zeros(shape_in, np.int32)
         pad_lab = np.zeros([K, cfg.batch_size], np.int32)
         if start == 0:
-            with writer.as_default(step=0):
-                tf.summary.graph(self.model.train_steps.get_concrete_function().graph)
+            self._start_summaries(writer)
+        eval_every = cfg.train.eval_every
+        metrics: dict = {}
         log_every = cfg.train.log_every
         hist_every = cfg.train.histogram_every or cfg.train.checkpoint_every
         step = start
@@ -190,7 +244,7 @@ class Trainer:
 
         bar = tqdm(total=self.total_steps, initial=start, unit="step", mininterval=1.0, dynamic_ncols=True,
                    desc=f"{cfg.model.name}/{cfg.loss.name}")
-        sizes = block_sizes(start, self.total_steps, K, [cfg.train.checkpoint_every, hist_every])
+        sizes = block_sizes(start, self.total_steps, K, [cfg.train.checkpoint_every, hist_every, eval_every])
         try:
             with _StopFlag() as stop:
                 for block in prefetch(self.stream, sizes):
@@ -233,6 +287,8 @@ class Trainer:
                     bar.update(n)
                     if step % hist_every == 0 or step == self.total_steps:
                         self._histograms(writer, step)
+                    if (eval_every and step % eval_every == 0) or step == self.total_steps:
+                        metrics = self._evaluate(writer, step)
                     if step % cfg.train.checkpoint_every == 0 or step == self.total_steps:
                         writer.flush()  # events up to a checkpoint are on disk before it is
                         self.save(step)
@@ -246,8 +302,12 @@ class Trainer:
             bar.close()
             writer.flush()
             writer.close()
+        if not metrics:  # resumed at the very end (killed after the last checkpoint)
+            from .evaluate import evaluate_embeddings
+
+            metrics = evaluate_embeddings(self.corpus.words, self.model.embeddings())
         secs = st["seconds"]
         last = st["last_loss"]
         return TrainResult(steps=step, final_loss=None if math.isnan(last) else last,
                            words_per_sec=st["words"] / max(secs, 1e-9),
-                           train_seconds=secs, resumed_from=start)
+                           train_seconds=secs, resumed_from=start, metrics=metrics)

@@ -1,0 +1,59 @@
+"""What the command-line tools share: opening a run folder with clear errors."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+
+@dataclass
+class Run:
+    path: Path
+    info: dict
+    kv: object  # gensim KeyedVectors
+
+
+def fail(e: Exception) -> int:
+    """Report a tool's error in one line; user errors exit 2, anything else is re-raised."""
+    if isinstance(e, UserError):
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    raise e
+
+
+def run_info(path: Path) -> dict:
+    """run.json of a run folder, or a UserError saying why the folder is not a run."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path} is not a folder")
+    try:
+        return json.loads((path / "run.json").read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} is not a w2vexp run folder (no run.json); give a folder like "
+                        f"outputs/<name>/<overrides>") from None
+    except ValueError:
+        raise UserError(f"{path}/run.json is not valid JSON") from None
+
+
+def load_run(path) -> Run:
+    """A finished run's vectors (gensim KeyedVectors) and run.json."""
+    from gensim.models import KeyedVectors
+
+    path = Path(path)
+    info = run_info(path)
+    if info.get("status") != "finished":
+        raise UserError(f"{path} is not finished (status {info.get('status')!r}); run its command again to "
+                        f"finish it")
+    vec = path / "vectors.txt"
+    if not vec.is_file():
+        raise UserError(f"{path} has no vectors.txt")
+    return Run(path=path, info=info, kv=KeyedVectors.load_word2vec_format(str(vec)))
+
+
+def check_words(kv, words) -> None:
+    missing = [w for w in words if w not in kv.key_to_index]
+    if missing:
+        raise UserError(f"not in the vocabulary: {', '.join(missing)}")
