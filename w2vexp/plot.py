@@ -45,6 +45,9 @@ def tsne_map(run_dir: Path, out: Path, top: int = 300, seed: int = 0) -> Path:
 
 
 def _curves(run_dir: Path) -> dict:
+    from .tfsetup import import_tensorflow
+
+    import_tensorflow()  # quietly, before TensorBoard's reader imports it
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util import tensor_util
 
@@ -70,6 +73,8 @@ def sweep_curves(sweep: Path, out: Path) -> Path:
     if not runs:
         raise UserError(f"{sweep} holds no runs (no */run.json)")
     data = {r.name: _curves(r) for r in runs}
+    if not any(data.values()):
+        raise UserError(f"the runs in {sweep} have no loss or eval curves in their event files yet")
     tags = ["loss"] + sorted({t for d in data.values() for t in d if t.startswith("eval/")} &
                              {"eval/analogy_acc", "eval/ws353", "eval/simlex"})
     fig, axes = plt.subplots(1, len(tags), figsize=(6 * len(tags), 5), dpi=100, squeeze=False)

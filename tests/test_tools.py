@@ -1,0 +1,142 @@
+"""The evaluation (against gensim itself), compare's table and aggregation, and the tools' errors."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from w2vexp.artifacts import write_vectors, write_vocab
+from w2vexp.compare import aggregate, collect, compare_table
+from w2vexp.data import gensim_datapath
+from w2vexp.evaluate import evaluate_kv, keyed_vectors
+
+
+def _question_words(n=400):
+    words = []
+    for line in gensim_datapath("questions-words.txt").read_text().splitlines():
+        if not line.startswith(":"):
+            words += [w.lower() for w in line.split()]
+    seen = list(dict.fromkeys(words))
+    return seen[:n]
+
+
+@pytest.fixture(scope="module")
+def kv():
+    words = _question_words()
+    emb = np.random.default_rng(0).normal(size=(len(words), 16)).astype(np.float32)
+    emb[:, 0] += np.arange(len(words)) / len(words)  # some structure so scores are not all zero
+    return keyed_vectors(words, emb)
+
+
+def test_metrics_are_gensims_own(kv):
+    m = evaluate_kv(kv)
+    score, sections = kv.evaluate_word_analogies(str(gensim_datapath("questions-words.txt")),
+                                                 restrict_vocab=30000, case_insensitive=True)
+    assert m["analogy_acc"] == pytest.approx(score)
+    total = sections[-1]
+    assert m["analogy_n"] == len(total["correct"]) + len(total["incorrect"]) > 0
+    ws = kv.evaluate_word_pairs(str(gensim_datapath("wordsim353.tsv")), restrict_vocab=30000, case_insensitive=True)
+    assert m["ws353"] == pytest.approx(ws[1][0])
+    sl = kv.evaluate_word_pairs(str(gensim_datapath("simlex999.txt")), restrict_vocab=30000, case_insensitive=True)
+    assert m["simlex"] == pytest.approx(sl[1][0])
+    sem = [s for s in sections[:-1] if not s["section"].startswith("gram")]
+    n_sem = sum(len(s["correct"]) + len(s["incorrect"]) for s in sem)
+    n_syn = m["analogy_n"] - n_sem
+    right = m["analogy_semantic"] * n_sem + m["analogy_syntactic"] * n_syn
+    assert right == pytest.approx(len(total["correct"]))
+
+
+def _fake_run(path, status="finished", metrics=None, overrides=(), words=None, seed=0):
+    path.mkdir(parents=True)
+    words = words or ["UNK", "king", "queen", "man", "woman", "paris", "france", "berlin", "germany", "city"]
+    emb = np.random.default_rng(seed).normal(size=(len(words), 8)).astype(np.float32)
+    write_vocab(path / "vocab.tsv", words)
+    if status == "finished":
+        write_vectors(path / "vectors.txt", words, emb)
+    info = {"status": status, "steps": 100, "final_loss": 1.0 + seed, "metrics": metrics or {},
+            "overrides": list(overrides), "words_per_sec": 1000.0, "started": "2026-01-01T00:00:00+00:00",
+            "ended": "2026-01-01T00:01:00+00:00", "reason": None if status == "finished" else "stopped"}
+    (path / "run.json").write_text(json.dumps(info))
+    return path
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / "outputs" / "sw"
+    for lr in ("0.5", "1.0"):
+        for seed in (1, 2, 3):
+            acc = float(lr) / 10 + seed / 1000
+            _fake_run(root / f"lr={lr},seed={seed}", metrics={"analogy_acc": acc, "ws353": 0.3},
+                      overrides=["name=sw", f"lr={lr}", f"seed={seed}"], seed=seed)
+    _fake_run(root / "lr=2.0,seed=1", status="failed", overrides=["name=sw", "lr=2.0", "seed=1"])
+    return root
+
+
+def test_compare_orders_best_first_and_failed_last(sweep):
+    rows = list(csv.DictReader(io.StringIO(compare_table(sweep, "csv"))))
+    assert len(rows) == 7
+    assert [r["run"] for r in rows[:3]] == ["lr=1.0,seed=3", "lr=1.0,seed=2", "lr=1.0,seed=1"]
+    assert rows[-1]["run"] == "lr=2.0,seed=1" and rows[-1]["status"] == "failed"
+    md = compare_table(sweep, "markdown")
+    assert md.splitlines()[0].startswith("| run | status |") and "lr=0.5,seed=1" in md
+
+
+def test_aggregate_seed_folds_runs_into_mean_std_n(sweep):
+    rows = {r["run"]: r for r in aggregate([r for r in collect(sweep) if r["status"] == "finished"])}
+    assert set(rows) == {"lr=0.5", "lr=1.0"}
+    r = rows["lr=1.0"]
+    assert r["n"] == 3
+    assert r["analogy_acc"] == pytest.approx(np.mean([0.101, 0.102, 0.103]))
+    assert r["analogy_acc_std"] == pytest.approx(np.std([0.101, 0.102, 0.103], ddof=1))
+    assert r["final_loss"] == pytest.approx(3.0)
+
+
+def _tool(*args):
+    return subprocess.run([sys.executable, "-m", *args], text=True, capture_output=True, timeout=120)
+
+
+def test_neighbors_and_analogy_answer(tmp_path):
+    d = _fake_run(tmp_path / "run")
+    p = _tool("w2vexp.neighbors", str(d), "king", "--k", "3")
+    assert p.returncode == 0 and len(p.stdout.strip().splitlines()) == 4
+    p = _tool("w2vexp.analogy", str(d), "king", "man", "woman")
+    assert p.returncode == 0 and "king - man + woman" in p.stdout
+
+
+@pytest.mark.parametrize("tool", ["neighbors", "analogy", "evaluate", "plot"])
+def test_tools_fail_clearly_on_folders_that_are_not_finished_runs(tmp_path, tool):
+    unfinished = _fake_run(tmp_path / "sweep" / "unfinished", status="running")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    extra = {"neighbors": ["king"], "analogy": ["king", "man", "woman"]}.get(tool, [])
+    for folder, needle in ((empty, "not a w2vexp run folder"), (tmp_path / "missing", "not a folder"),
+                           (unfinished, "not finished")):
+        if tool == "plot" and folder == empty:
+            needle = "neither a run folder"
+        p = _tool(f"w2vexp.{tool}", str(folder), *extra)
+        assert p.returncode != 0 and "Traceback" not in p.stderr + p.stdout, p.stderr
+        assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_unknown_words_are_named(tmp_path):
+    d = _fake_run(tmp_path / "run")
+    p = _tool("w2vexp.neighbors", str(d), "king", "zzqqxx")
+    assert p.returncode != 0 and "zzqqxx" in p.stderr and "Traceback" not in p.stderr
+    p = _tool("w2vexp.analogy", str(d), "king", "qqq", "woman")
+    assert p.returncode != 0 and "qqq" in p.stderr
+
+
+def test_compare_fails_clearly_on_an_empty_folder(tmp_path):
+    p = _tool("w2vexp.compare", str(tmp_path))
+    assert p.returncode != 0 and "holds no runs" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_every_tool_has_help():
+    for tool in ("neighbors", "analogy", "evaluate", "compare", "plot", "reproduce"):
+        p = _tool(f"w2vexp.{tool}", "--help")
+        assert p.returncode == 0 and "usage" in p.stdout
