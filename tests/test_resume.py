@@ -123,7 +123,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_one_before(cli, reference):
 
 
 def test_no_good_checkpoint_is_a_clear_failure(cli):
-    d = cli.dir / "outputs" / "bad" / "train.steps=100"
+    d = cli.dir / "outputs" / "bad" / "train.checkpoint_every=50,train.steps=100"
     p = cli("w2vexp.run", "name=bad", "train.steps=100", "train.checkpoint_every=50")
     assert p.returncode == 0
     (d / "run.json").unlink()  # pretend it never finished, then break every checkpoint

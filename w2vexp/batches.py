@@ -84,7 +84,7 @@ class ExampleStream:
     `take(k)` returns k batches plus the corpus words they consumed (counted before subsampling,
     the figure gensim reports) and advances the position."""
 
-    def __init__(self, ids: np.ndarray, counts: np.ndarray, *, model: str, window: int, sample: float,
+    def __init__(self, ids, counts: np.ndarray, *, model: str, window: int, sample: float,
                  batch_size: int, seed: int, chunk_tokens: int, pad: int) -> None:
         self.ids = ids
         self.model = model
@@ -93,6 +93,7 @@ class ExampleStream:
         self.seed = seed
         self.chunk_tokens = chunk_tokens
         self.pad = pad
+        self.counts = np.asarray(counts, dtype=np.float64)
         self.keep = keep_probabilities(counts, sample)
         self.n_chunks = max(1, math.ceil(len(ids) / chunk_tokens))
         self.pos = Position()
@@ -104,7 +105,7 @@ class ExampleStream:
         if self._cache and self._cache[0] == (epoch, c):
             return self._cache[1]
         rng = np.random.default_rng([self.seed, epoch, c, 0x77327665])
-        raw = np.asarray(self.ids[c * self.chunk_tokens:(c + 1) * self.chunk_tokens])
+        raw = np.asarray(self.ids[c * self.chunk_tokens:(c + 1) * self.chunk_tokens])  # one window
         tokens = raw[rng.random(len(raw)) < self.keep[raw]]
         eff = reduced_windows(len(tokens), self.window, rng)
         if self.model == "skipgram":
@@ -118,9 +119,7 @@ class ExampleStream:
 
     def examples_per_epoch(self) -> float:
         """Expected number of examples in one epoch (used to turn train.epochs into steps)."""
-        ids = np.asarray(self.ids)
-        kept = float(self.keep[ids].sum()) if len(ids) <= 50_000_000 else \
-            float((np.bincount(ids, minlength=len(self.keep)) * self.keep).sum())
+        kept = float((self.counts * self.keep).sum()) * len(self.ids) / max(self.counts.sum(), 1.0)
         if self.model == "skipgram":
             return kept * (self.window + 1)  # 2 sides x mean reduced window (window + 1) / 2
         return kept

@@ -35,6 +35,8 @@ class SweepReport(Callback):
 
     def on_multirun_start(self, config, **kwargs) -> None:
         self.started = time.time() - 1
+        # the sweep folder exists before any job, e.g. for the Optuna study's SQLite file
+        Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
         from hydra.core.hydra_config import HydraConfig

@@ -236,11 +236,43 @@ def source_path(data_cfg) -> Path:
 
 # ---------------------------------------------------------------- vocabulary and ids
 
+class IdFile:
+    """The prepared word ids (an int32 `.npy` file) read through memory-mapped windows: slicing
+    maps just the slice asked for and returns a copy, so neither memory nor address space ever
+    has to hold the whole corpus (corpora larger than RAM work)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                                     else np.lib.format.read_array_header_2_0(fh))
+            self.offset = fh.tell()
+        if len(shape) != 1 or dtype != np.int32:
+            raise DataError(f"{self.path} is not a prepared id file (shape {shape}, dtype {dtype})")
+        self.n = int(shape[0])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, slice):
+            raise TypeError("IdFile supports slices only")
+        start, stop, step = key.indices(self.n)
+        if stop <= start:
+            return np.zeros(0, np.int32)
+        window = np.memmap(self.path, dtype=np.int32, mode="r", offset=self.offset + 4 * start,
+                           shape=(stop - start,))
+        out = np.array(window[::step])
+        del window
+        return out
+
+
 @dataclass
 class Corpus:
     """A prepared corpus: `ids` (int32, memory-mapped), `words` in id order and their `counts`."""
 
-    ids: np.ndarray
+    ids: IdFile  # or any 1-D int array: sliced, never loaded whole
     words: list
     counts: np.ndarray  # int64, counts[i] = occurrences of words[i] in the corpus (UNK: replaced tokens)
     raw_tokens: int  # tokens in the source text, before UNK removal and subsampling
@@ -338,7 +370,7 @@ def load_prepared(folder: Path, cfg, min_words: int = 2) -> Corpus:
             w, c = line.rstrip("\n").split("\t")
             words.append(w)
             counts.append(int(c))
-    ids = np.load(folder / "ids.npy", mmap_mode="r")
+    ids = IdFile(folder / "ids.npy")
     real = len(words) - (1 if words and words[0] == UNK else 0)
     if real < min_words:
         raise DataError(

@@ -52,6 +52,8 @@ def reproduce(run_dir: Path) -> int:
         raise UserError(f"{run_dir} is not finished (status {info.get('status')!r}); only a finished run can be reproduced")
     cfg = load_run_config(run_dir)
     cfg.resume = "auto"
+    if info.get("threads"):  # the same thread count: reductions may split differently with another
+        cfg.train.threads = int(info["threads"])
     target = new_folder_beside(run_dir)
     target.mkdir(parents=True)
     shutil.copytree(run_dir / ".hydra", target / ".hydra")

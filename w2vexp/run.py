@@ -38,6 +38,23 @@ def _show(path: Path) -> str:
         return str(path)
 
 
+def auto_threads(hc) -> int:
+    """TensorFlow threads per job when train.threads=0: all cores for a job alone or run one after
+    another; cores / n_jobs with the joblib launcher; the job's cpus_per_task (else 1) with
+    submitit -- so parallel jobs never oversubscribe the cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    launcher = OmegaConf.select(hc, "launcher") if hc is not None else None
+    target = str(OmegaConf.select(launcher, "_target_", default="") or "") if launcher is not None else ""
+    if "joblib" in target.lower():
+        n = OmegaConf.select(launcher, "n_jobs", default=None)
+        n = cores if n is None or n <= 0 else int(n)
+        return max(1, cores // n)
+    if "submitit" in target.lower():
+        c = OmegaConf.select(launcher, "cpus_per_task", default=None)
+        return max(1, int(c)) if c else 1
+    return cores
+
+
 def train_run(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
     """Train (or resume, or skip) the run of `cfg` in `run_dir`; returns its run.json."""
     validate(cfg)
@@ -83,7 +100,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         "status": "running", "reason": None, "name": cfg.name, "overrides": list(overrides),
         "started": previous.get("started") or now(), "ended": None, "seed": cfg.seed,
         "deterministic": cfg.deterministic, "total_steps": trainer.total_steps, "steps": start,
-        "versions": versions(), "git_commit": git_commit(Path.cwd()),
+        "versions": versions(), "git_commit": git_commit(Path.cwd()), "threads": cfg.train.threads,
         "corpus": {"source": cfg.data.name, "tokens": int(len(corpus.ids)), "raw_tokens": corpus.raw_tokens,
                    "vocab_size": V, "prepared": str(corpus.folder)},
         "resumes": list(previous.get("resumes") or []),
@@ -134,6 +151,8 @@ def main(cfg: DictConfig):
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    if cfg.train.threads == 0:
+        cfg.train.threads = auto_threads(hc)
     try:
         info = train_run(cfg, run_dir, list(hc.overrides.task))
     except UserError as e:
