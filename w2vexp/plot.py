@@ -77,7 +77,8 @@ def sweep_curves(sweep: Path, out: Path) -> Path:
         raise UserError(f"the runs in {sweep} have no loss or eval curves in their event files yet")
     tags = ["loss"] + sorted({t for d in data.values() for t in d if t.startswith("eval/")} &
                              {"eval/analogy_acc", "eval/ws353", "eval/simlex"})
-    fig, axes = plt.subplots(1, len(tags), figsize=(6 * len(tags), 5), dpi=100, squeeze=False)
+    legend_h = 0.25 * len(data)
+    fig, axes = plt.subplots(1, len(tags), figsize=(6 * len(tags), 5 + legend_h), dpi=100, squeeze=False)
     for ax, tag in zip(axes[0], tags):
         for name, d in data.items():
             if tag in d:
@@ -87,9 +88,11 @@ def sweep_curves(sweep: Path, out: Path) -> Path:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0][0].set_yscale("log")
-    axes[0][0].legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
     fig.suptitle(str(sweep))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_h / (5 + legend_h) + 0.02, 1, 1))
+    ncol = 1 if max(map(len, labels), default=0) > 40 else min(len(labels), 4) or 1
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
     fig.savefig(out)
     plt.close(fig)
     return out
