@@ -92,3 +92,22 @@ def test_conf_found_from_another_directory(tmp_path):
                        capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "skipgram" in p.stdout and "wiki_sample" in p.stdout
+
+
+@pytest.mark.parametrize("argv,bad", [(["loss=foo"], "loss=foo"), (["model=skipgram,cbw", "-m"], "model=cbw"),
+                                      (["+experiment=nope"], "experiment=nope")])
+def test_unknown_group_choices_are_one_line_naming_the_allowed_values(argv, bad, capsys):
+    from w2vexp.run import check_group_choices
+
+    with pytest.raises(SystemExit) as e:
+        check_group_choices(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and bad in err and "is one of" in err
+
+
+def test_known_group_choices_and_sweeper_syntax_pass():
+    from w2vexp.run import check_group_choices
+
+    check_group_choices(["loss=nce,neg", "model=cbow", "hydra/launcher=joblib", "loss=choice(nce,neg)",
+                         "+experiment=lecture", "hparams_search=optuna", "lr=0.5"])

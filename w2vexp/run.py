@@ -140,8 +140,36 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     return info
 
 
+GROUPS = ("model", "loss", "optimizer", "data", "experiment", "hparams_search")
+
+
+def check_group_choices(argv: list) -> None:
+    """Refuse an unknown config-group choice (`loss=foo`) with one line that names the key and the
+    allowed values, before Hydra composes (its own message is many lines long)."""
+    dirs = [conf_dir()]
+    for i, a in enumerate(argv):
+        if a in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(Path(argv[i + 1]))
+        elif a.startswith("--config-dir="):
+            dirs.append(Path(a.split("=", 1)[1]))
+    for a in argv:
+        if a.startswith("-") or "=" not in a:
+            continue
+        key, value = a.split("=", 1)
+        key = key.lstrip("+~")
+        if key not in GROUPS or not value or any(c in value for c in "()[]{}$*"):
+            continue
+        allowed = sorted({p.stem for d in dirs for p in (d / key).glob("*.yaml")})
+        if not allowed:
+            continue
+        bad = [v for v in value.split(",") if v not in allowed and v != "null"]
+        if bad:
+            print(f"error: {key}={bad[0]} is not allowed: {key} is one of {', '.join(allowed)}", file=sys.stderr)
+            raise SystemExit(2)
+
+
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
-def main(cfg: DictConfig):
+def _hydra_main(cfg: DictConfig):
     """Hydra task: one job of a run or a sweep."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -167,6 +195,12 @@ def main(cfg: DictConfig):
             folder.write_info(info)
         return None
     return ((info or {}).get("metrics") or {}).get("analogy_acc")  # what a sweeper maximises
+
+
+def main() -> None:
+    """`python -m w2vexp.run` / `w2vexp-run`: check group choices, then hand over to Hydra."""
+    check_group_choices(sys.argv[1:])
+    _hydra_main()
 
 
 if __name__ == "__main__":
