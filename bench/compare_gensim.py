@@ -91,7 +91,7 @@ def run_w2vexp(path: Path, model: str, seed: int, extra: list) -> dict:
     tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed)
     folder = RunFolder(Path(tempfile.mkdtemp(prefix="w2vbench-run-")))
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, corpus, folder, tf, on_status=lambda m: None)
+    trainer = Trainer(cfg, corpus, folder, tf, on_status=lambda m: None, evaluate=False)
     trainer.run(trainer.restore())
     t_train = time.perf_counter() - t0
     return {"words": corpus.raw_tokens, "vocab": corpus.vocab_size, "vocab_s": t_vocab, "train_s": t_train,

@@ -98,7 +98,8 @@ class _StopFlag:
 class Trainer:
     """Trains one run in its run folder."""
 
-    def __init__(self, cfg, corpus, folder: RunFolder, tf, on_status=None, overrides: Optional[list] = None) -> None:
+    def __init__(self, cfg, corpus, folder: RunFolder, tf, on_status=None, overrides: Optional[list] = None,
+                 evaluate: bool = True) -> None:
         from .model import Word2Vec
 
         self.cfg = cfg
@@ -134,6 +135,7 @@ class Trainer:
                                                   max_to_keep=cfg.train.keep_checkpoints)
         self.on_status = on_status or (lambda msg: print(msg, flush=True))
         self.overrides = list(overrides or [])
+        self.evaluate = evaluate  # False: no evaluation inside the loop (benchmarks time training alone)
 
     # ------------------------------------------------------------ checkpoints
     def restore(self) -> int:
@@ -287,7 +289,7 @@ class Trainer:
                     bar.update(n)
                     if step % hist_every == 0 or step == self.total_steps:
                         self._histograms(writer, step)
-                    if (eval_every and step % eval_every == 0) or step == self.total_steps:
+                    if self.evaluate and ((eval_every and step % eval_every == 0) or step == self.total_steps):
                         metrics = self._evaluate(writer, step)
                     if step % cfg.train.checkpoint_every == 0 or step == self.total_steps:
                         writer.flush()  # events up to a checkpoint are on disk before it is
@@ -302,7 +304,7 @@ class Trainer:
             bar.close()
             writer.flush()
             writer.close()
-        if not metrics:  # resumed at the very end (killed after the last checkpoint)
+        if not metrics and self.evaluate:  # resumed at the very end (killed after the last checkpoint)
             from .evaluate import evaluate_embeddings
 
             metrics = evaluate_embeddings(self.corpus.words, self.model.embeddings())
