@@ -198,9 +198,17 @@ def _hydra_main(cfg: DictConfig):
 
 
 def main() -> None:
-    """`python -m w2vexp.run` / `w2vexp-run`: check group choices, then hand over to Hydra."""
+    """`python -m w2vexp.run` / `w2vexp-run`: check group choices, then hand over to Hydra.
+
+    Once Hydra is done, everything is on disk (run.json, checkpoints, events, vectors are written
+    atomically and flushed), so the process exits at once instead of spending about a second in
+    TensorFlow's interpreter teardown -- a second in which a finished run would still look alive."""
     check_group_choices(sys.argv[1:])
     _hydra_main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,18 @@ class Trainer:
                 import shutil
 
                 shutil.rmtree(tmp, ignore_errors=True)
-        candidates = list(reversed(self.manager.checkpoints))
+        # the state file's list, plus complete-looking checkpoints it does not name yet (a kill
+        # between writing ckpt-N and recording it), newest step first
+        listed = list(self.manager.checkpoints)
+        on_disk = [str(p)[: -len(".index")] for p in self.ckpt_dir.glob("ckpt-*.index")]
+
+        def step_of(path: str) -> int:
+            try:
+                return int(Path(path).name.rsplit("-", 1)[1])
+            except (IndexError, ValueError):
+                return -1
+
+        candidates = sorted({str(Path(p)) for p in listed + on_disk}, key=step_of, reverse=True)
         if not candidates:
             return 0
         for path in candidates:
