@@ -141,6 +141,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
 
 
 GROUPS = ("model", "loss", "optimizer", "data", "experiment", "hparams_search")
+_RAN_SINGLE = False  # a single run (not a multirun) trained in this process
 
 
 def check_group_choices(argv: list) -> None:
@@ -172,12 +173,13 @@ def check_group_choices(argv: list) -> None:
 def _hydra_main(cfg: DictConfig):
     """Hydra task: one job of a run or a sweep."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     for noisy in ("gensim", "absl", "smart_open"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from hydra.types import RunMode
-
     hc = HydraConfig.get()
+    global _RAN_SINGLE
+    _RAN_SINGLE = hc.mode == RunMode.RUN
     run_dir = Path(hc.runtime.output_dir)
     if cfg.train.threads == 0:
         cfg.train.threads = auto_threads(hc)
@@ -202,9 +204,12 @@ def main() -> None:
 
     Once Hydra is done, everything is on disk (run.json, checkpoints, events, vectors are written
     atomically and flushed), so the process exits at once instead of spending about a second in
-    TensorFlow's interpreter teardown -- a second in which a finished run would still look alive."""
+    TensorFlow's interpreter teardown -- a second in which a finished run would still look alive.
+    Only after a single run: a multirun's launcher (joblib's worker pool) must shut down normally."""
     check_group_choices(sys.argv[1:])
     _hydra_main()
+    if not _RAN_SINGLE:
+        return
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
