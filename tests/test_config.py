@@ -111,3 +111,24 @@ def test_known_group_choices_and_sweeper_syntax_pass():
 
     check_group_choices(["loss=nce,neg", "model=cbow", "hydra/launcher=joblib", "loss=choice(nce,neg)",
                          "+experiment=lecture", "hparams_search=optuna", "lr=0.5"])
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_ships_and_finds_conf(tmp_path):
+    """The wheel carries conf/ as w2vexp/_conf, and the installed package finds it from anywhere."""
+    pytest.importorskip("setuptools")
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                        "-w", str(tmp_path / "dist"), str(root)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("w2vexp-*.whl"))
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    assert (site / "w2vexp" / "_conf" / "config.yaml").is_file()
+    env = dict(__import__("os").environ, PYTHONPATH=str(site))
+    p = subprocess.run([sys.executable, "-c", "import w2vexp.config as c; print(c.__file__); print(c.conf_dir())"],
+                       cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0 and str(site) in p.stdout.splitlines()[0]
+    assert p.stdout.splitlines()[1] == str(site / "w2vexp" / "_conf")
