@@ -33,7 +33,8 @@ UNK = "UNK"
 NORMALISATION_VERSION = 1  # bump when the text normalisation changes: invalidates caches
 BLOCK_CHARS = 16 << 20  # text is tokenised in blocks of this many characters (bounded memory)
 TEXT8_MEMBER = "text8"
-TEXT8_LENGTH = 100_000_000
+TEXT8_LENGTH = 100_000_000  # the text8 member: the first 10^8 characters
+TEXT8_ZIP_SIZE = 31_344_016  # the canonical text8.zip
 WIKI_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 _DIGITS = {str(d): f" {w} " for d, w in enumerate(
@@ -218,7 +219,7 @@ def text8_path(data_cfg) -> Path:
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
         with zipfile.ZipFile(zpath) as z, z.open(TEXT8_MEMBER) as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        if data_cfg.size == 31344016 and tmp.stat().st_size != TEXT8_LENGTH:
+        if data_cfg.size == TEXT8_ZIP_SIZE and tmp.stat().st_size != TEXT8_LENGTH:
             tmp.unlink()
             raise DataError(f"text8 from {url} is not {TEXT8_LENGTH} bytes long")
         os.replace(tmp, out)
@@ -281,10 +282,6 @@ class Corpus:
     @property
     def vocab_size(self) -> int:
         return len(self.words)
-
-    @property
-    def has_unk(self) -> bool:
-        return bool(self.words) and self.words[0] == UNK
 
 
 def build_vocab(counter: collections.Counter, vocab_size: int, min_count: int, keep_unk: bool):
