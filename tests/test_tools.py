@@ -13,7 +13,8 @@ import pytest
 from w2vexp.artifacts import write_vectors, write_vocab
 from w2vexp.compare import aggregate, collect, compare_table
 from w2vexp.data import gensim_datapath
-from w2vexp.evaluate import evaluate_kv, keyed_vectors
+from w2vexp.artifacts import keyed_vectors
+from w2vexp.evaluate import evaluate_kv
 
 
 def _question_words(n=400):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .tools import check_words, fail, load_run
+from .tools import fail, load_run, resolve_words
 
 
 def main(argv=None) -> int:
@@ -19,8 +19,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         run = load_run(args.run_dir)
-        a, b, c = (w.lower() if w not in run.kv.key_to_index else w for w in (args.a, args.b, args.c))
-        check_words(run.kv, [a, b, c])
+        a, b, c = resolve_words(run.kv, [args.a, args.b, args.c])
     except Exception as e:  # noqa: BLE001
         return fail(e)
     print(f"{a} - {b} + {c}:")

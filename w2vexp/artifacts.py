@@ -24,12 +24,18 @@ def write_vocab(path: Path, words: list) -> None:
     atomic_write(path, "".join(f"{w}\n" for w in words))
 
 
-def write_vectors(path: Path, words: list, emb: np.ndarray) -> None:
-    """vectors.txt in word2vec text format, written by gensim's own KeyedVectors."""
+def keyed_vectors(words: list, emb: np.ndarray):
+    """gensim KeyedVectors over our vocabulary, in id order (most frequent first)."""
     from gensim.models import KeyedVectors
 
     kv = KeyedVectors(vector_size=emb.shape[1], count=0, dtype=np.float32)
-    kv.add_vectors(list(words), emb.astype(np.float32))
+    kv.add_vectors(list(words), np.asarray(emb, dtype=np.float32))
+    return kv
+
+
+def write_vectors(path: Path, words: list, emb: np.ndarray) -> None:
+    """vectors.txt in word2vec text format, written by gensim's own KeyedVectors."""
+    kv = keyed_vectors(words, emb)
     # gensim writes in descending order of `sort_attr`; this attribute keeps the id order of vocab.tsv
     kv.expandos["id_order"] = -np.arange(len(words))
     tmp = path.with_name(f".{path.name}.tmp")
@@ -55,14 +61,18 @@ def write_projector(folder: Path, emb: np.ndarray) -> None:
     atomic_write(folder / "projector_config.pbtxt", text_format.MessageToString(config))
 
 
-def nearest(emb: np.ndarray, words: list, word: str, k: int = 8) -> list[tuple[str, float]]:
-    """The k words with the highest cosine similarity to `word` (itself excluded)."""
+def nearest(emb: np.ndarray, words: list, wanted: list, k: int = 8) -> dict:
+    """For each word in `wanted`, the k words with the highest cosine similarity to it (itself
+    excluded), as {word: [(neighbour, similarity), ...]}; the matrix is normalised once."""
     index = {w: i for i, w in enumerate(words)}
     unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    sims = unit @ unit[index[word]]
-    sims[index[word]] = -np.inf
-    top = np.argsort(-sims, kind="stable")[:k]
-    return [(words[i], float(sims[i])) for i in top]
+    out = {}
+    for word in wanted:
+        sims = unit @ unit[index[word]]
+        sims[index[word]] = -np.inf
+        top = np.argsort(-sims, kind="stable")[:k]
+        out[word] = [(words[i], float(sims[i])) for i in top]
+    return out
 
 
 def probe_words(wanted: list, words: list, n: int = 5) -> list:

@@ -16,10 +16,10 @@ import statistics
 import sys
 from pathlib import Path
 
+from .config import NOT_IN_RUN_NAME
 from .errors import UserError
 from .tools import fail, run_info
 
-EXCLUDED = ("name", "resume", "train.log_every")
 NUMERIC = ("steps", "final_loss", "analogy_acc", "ws353", "simlex", "words_per_sec", "wall_s")
 
 
@@ -43,7 +43,7 @@ def collect(sweep: Path) -> list[dict]:
     for d in folders:
         info = run_info(d)
         m = info.get("metrics") or {}
-        overrides = [o for o in (info.get("overrides") or []) if o.split("=", 1)[0].lstrip("+~") not in EXCLUDED]
+        overrides = [o for o in (info.get("overrides") or []) if o.split("=", 1)[0].lstrip("+~") not in NOT_IN_RUN_NAME]
         rows.append({"run": d.name, "overrides": overrides, "status": info.get("status"),
                      "steps": info.get("steps"), "final_loss": info.get("final_loss"),
                      "analogy_acc": m.get("analogy_acc"), "ws353": m.get("ws353"), "simlex": m.get("simlex"),

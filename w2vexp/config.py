@@ -20,6 +20,9 @@ OPTIMIZERS = ("sgd", "adagrad", "adam")
 DATASETS = ("wiki_sample", "text8", "file")
 SCHEDULES = ("linear", "constant")
 RESUME = ("auto", "never")
+# keys left out of a run folder's name (hydra.job.config.override_dirname.exclude_keys in
+# conf/config.yaml says the same), and so out of what tells runs apart
+NOT_IN_RUN_NAME = ("name", "resume", "train.log_every")
 
 
 @dataclass

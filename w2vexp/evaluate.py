@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from .artifacts import keyed_vectors
 from .data import gensim_datapath
 
 RESTRICT_VOCAB = 30000
@@ -36,15 +37,6 @@ def _quiet():
         yield
     finally:
         log.setLevel(old)
-
-
-def keyed_vectors(words: list, emb: np.ndarray):
-    """gensim KeyedVectors over our vocabulary (id order, i.e. most frequent first)."""
-    from gensim.models import KeyedVectors
-
-    kv = KeyedVectors(vector_size=emb.shape[1], count=0, dtype=np.float32)
-    kv.add_vectors(list(words), np.asarray(emb, dtype=np.float32))
-    return kv
 
 
 def evaluate_kv(kv) -> dict:

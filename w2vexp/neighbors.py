@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .tools import check_words, fail, load_run
+from .tools import fail, load_run, resolve_words
 
 
 def main(argv=None) -> int:
@@ -16,8 +16,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         run = load_run(args.run_dir)
-        words = [w.lower() if w not in run.kv.key_to_index else w for w in args.words]
-        check_words(run.kv, words)
+        words = resolve_words(run.kv, args.words)
     except Exception as e:  # noqa: BLE001
         return fail(e)
     for w in words:

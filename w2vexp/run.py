@@ -134,9 +134,9 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     from .evaluate import format_metrics
 
     print(f"  {format_metrics(result.metrics)}", flush=True)
-    for w in artifacts.probe_words(list(cfg.probe_words), corpus.words):
-        near = ", ".join(x for x, _ in artifacts.nearest(emb, corpus.words, w, 8))
-        print(f"  nearest to {w}: {near}", flush=True)
+    probes = artifacts.probe_words(list(cfg.probe_words), corpus.words)
+    for w, near in artifacts.nearest(emb, corpus.words, probes, 8).items():
+        print(f"  nearest to {w}: {', '.join(x for x, _ in near)}", flush=True)
     return info
 
 

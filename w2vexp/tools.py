@@ -53,7 +53,11 @@ def load_run(path) -> Run:
     return Run(path=path, info=info, kv=KeyedVectors.load_word2vec_format(str(vec)))
 
 
-def check_words(kv, words) -> None:
+def resolve_words(kv, words) -> list:
+    """The user's words as vocabulary keys (lower-cased unless the word itself is a key), or a
+    UserError naming those that are not in the vocabulary."""
+    words = [w if w in kv.key_to_index else w.lower() for w in words]
     missing = [w for w in words if w not in kv.key_to_index]
     if missing:
         raise UserError(f"not in the vocabulary: {', '.join(missing)}")
+    return words

@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .batches import ExampleStream, Position, prefetch
+from .config import NOT_IN_RUN_NAME
 from .errors import TrainingFailed
 from .rundir import RunFolder
 
@@ -47,7 +48,7 @@ def hparams_of(cfg, overrides: list) -> dict:
             "window", "vocab_size", "min_count", "subsample", "loss.num_sampled"]
     for o in overrides:
         k = o.split("=", 1)[0].lstrip("+~")
-        if k not in keys and not k.startswith("hydra") and k not in ("name", "resume", "train.log_every"):
+        if k not in keys and not k.startswith("hydra") and k not in NOT_IN_RUN_NAME:
             keys.append(k)
     out = {}
     for k in keys:
@@ -207,9 +208,9 @@ class Trainer:
         words = self.corpus.words
         m = evaluate_embeddings(words, emb)
         rows = ["| word | nearest neighbours |", "| --- | --- |"]
-        for w in artifacts.probe_words(list(self.cfg.probe_words), words):
-            near = ", ".join(f"{x} ({s:.2f})" for x, s in artifacts.nearest(emb, words, w, 8))
-            rows.append(f"| {w} | {near} |")
+        probes = artifacts.probe_words(list(self.cfg.probe_words), words)
+        for w, near in artifacts.nearest(emb, words, probes, 8).items():
+            rows.append(f"| {w} | {', '.join(f'{x} ({s:.2f})' for x, s in near)} |")
         with writer.as_default(step=step):
             for k in METRICS:
                 if m.get(k) is not None:
