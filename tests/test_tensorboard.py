@@ -78,5 +78,9 @@ def test_tensorboard_shows_scalars_eval_text_graph_hparams_and_projector(cli):
         tensor = tb.get(f"/data/plugin/projector/tensor?run={urllib.parse.quote(runs[0])}&name=word_embeddings")
         vocab = (cli.dir / "outputs" / "tb" / runs[0] / "vocab.tsv").read_text().splitlines()
         assert len(tensor) == len(vocab) * 32 * 4
+        # the histogram of the embedding matrix counts every one of its V x D values
+        hist = tb.get(f"/data/plugin/histograms/histograms?run={urllib.parse.quote(runs[0])}&tag=embed%2Fembed_matrix")
+        assert hist[-1][1] == 200 and sum(b[2] for b in hist[-1][2]) == len(vocab) * 32
+        assert all(left <= right for left, right, _ in hist[-1][2])
     finally:
         tb.close()

@@ -166,16 +166,23 @@ class Block:
     position: Position
 
 
-def prefetch(stream: ExampleStream, sizes: Iterator[int], depth: int = 2) -> Iterator[Block]:
-    """Build blocks of batches in a background thread so that batch building overlaps training;
-    the blocks come out in order and are the same as without the thread."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class prefetch:
+    """Build blocks of batches in a background thread, started at once, so that batch building
+    overlaps training (and the first block overlaps XLA compilation); the blocks come out in
+    order and are the same as without the thread. Iterate it once; `close()` (or leaving a
+    `with` block) stops the thread."""
 
-    def work() -> None:
+    def __init__(self, stream: ExampleStream, sizes: Iterator[int], depth: int = 2) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(stream, sizes), name="w2vexp-batches", daemon=True)
+        self._thread.start()
+
+    def _work(self, stream: ExampleStream, sizes: Iterator[int]) -> None:
+        q = self._q
         try:
             for k in sizes:
-                if stop.is_set():
+                if self._stop.is_set():
                     return
                 inputs, labels, words = stream.take(k)
                 p = stream.pos
@@ -184,20 +191,29 @@ def prefetch(stream: ExampleStream, sizes: Iterator[int], depth: int = 2) -> Ite
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             q.put(e)
 
-    t = threading.Thread(target=work, name="w2vexp-batches", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():
+    def __iter__(self) -> Iterator[Block]:
+        try:
+            while True:
+                item = self._q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the thread (it may be blocked on a full queue: drain it until it exits)."""
+        self._stop.set()
+        while self._thread.is_alive():
             try:
-                q.get_nowait()
+                self._q.get_nowait()
             except queue.Empty:
-                t.join(0.05)
+                self._thread.join(0.05)
+
+    def __enter__(self) -> "prefetch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
