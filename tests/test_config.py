@@ -65,6 +65,7 @@ def test_every_model_optimizer_pair_has_a_default_lr(model, optimizer):
     ("lr=-1", "lr"), ("window=0", "window"), ("batch_size=0", "batch_size"), ("embed_size=-5", "embed_size"),
     ("loss.num_sampled=100000000", "num_sampled"), ("subsample=1.5", "subsample"), ("resume=sometimes", "resume"),
     ("train.checkpoint_every=0", "train.checkpoint_every"), ("vocab_size=1", "vocab_size"),
+    ("loss.negative_groups=3", "loss.negative_groups"),
 ])
 def test_out_of_range_values_are_named(override, key):
     cfg = _compose(override)

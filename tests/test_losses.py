@@ -101,6 +101,25 @@ def test_neg_loss_and_gradient_match_numpy():
         assert np.allclose(g[b], ref_g, atol=1e-5)
 
 
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_shared_negatives_are_one_pool_per_group_scaled_to_num_sampled(groups):
+    """loss.shared_negatives=S, loss.negative_groups=G: the batch is cut into G equal parts in
+    order, each part shares one pool of S noise words, each weighted num_sampled / S."""
+    loss = _loss("neg", num_sampled=5, shared_negatives=3, negative_groups=groups)
+    _randomise(loss)
+    W = loss.weights.numpy()
+    h = RNG.normal(0, 1, (8, 8)).astype(np.float32)
+    labels = np.array([1, 2, 3, 30, 4, 5, 6, 7])
+    step = 11
+    pools = loss.sampler.sample([groups, 3], step).numpy()
+    out = loss(tf.constant(h), tf.constant(labels, tf.int32), step).numpy()
+    for b in range(8):
+        pool = pools[b // (8 // groups)]
+        pos, neg = W[labels[b]] @ h[b], W[pool] @ h[b]
+        ref = -np.log(_sigmoid(pos)) - 5 / 3 * np.log(_sigmoid(-neg)).sum()
+        assert out[b] == pytest.approx(ref, rel=1e-4)
+
+
 def test_noise_follows_unigram_to_the_ns_exponent_and_depends_only_on_seed_and_step():
     loss = _loss("neg", num_sampled=5, ns_exponent=0.75)
     draws = loss.sampler.sample([200_000], 3).numpy()

@@ -37,6 +37,7 @@ class LossConfig:
     ns_exponent: float = 0.75  # the noise distribution is unigram counts ** ns_exponent
     remove_accidental_hits: bool = False  # nce / sampled_softmax: drop noise samples equal to the target
     shared_negatives: int = 0  # neg: one pool of this many noise words per batch (0: per example)
+    negative_groups: int = 1  # neg with shared_negatives: a separate pool for each of this many equal parts of a batch
 
 
 @dataclass
@@ -139,6 +140,8 @@ def validate(cfg: Any) -> None:
         _check(1 <= loss.num_sampled < cfg.vocab_size, "loss.num_sampled", loss.num_sampled,
                f"must be >= 1 and < vocab_size ({cfg.vocab_size})")
     _check(loss.shared_negatives >= 0, "loss.shared_negatives", loss.shared_negatives, "must be >= 0 (0: per example)")
+    _check(loss.negative_groups >= 1 and cfg.batch_size % loss.negative_groups == 0, "loss.negative_groups",
+           loss.negative_groups, f"must be >= 1 and divide batch_size ({cfg.batch_size})")
     _check(loss.ns_exponent >= 0, "loss.ns_exponent", loss.ns_exponent, "must be >= 0")
     opt = cfg.optimizer
     _check(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule, f"one of {', '.join(SCHEDULES)}")
