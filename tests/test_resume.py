@@ -60,11 +60,22 @@ def reference(cli):
 
 
 def test_same_seed_same_bits_alone_or_in_a_sweep_other_seed_differs(cli):
+    """Also: c loads the program b compiled from the compile cache (train.compile_cache: another
+    seed, the same program), and that gives the same bits as compiling it (d)."""
+    xla = Path(os.environ["W2VEXP_CACHE_DIR"]) / "xla"
     p = cli("w2vexp.run", "name=a", "loss=nce,neg", "seed=7", "train.steps=200", "-m")
     assert p.returncode == 0, p.stdout[-2000:]
     p = cli("w2vexp.run", "name=b", "loss=neg", "seed=7", "train.steps=200")
     assert p.returncode == 0, p.stdout[-2000:]
+    programs = sorted(xla.rglob("*.pb"))
+    assert programs
     p = cli("w2vexp.run", "name=c", "loss=neg", "seed=8", "train.steps=200")
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert sorted(xla.rglob("*.pb")) == programs
+    p = cli("w2vexp.run", "name=d", "loss=neg", "seed=8", "train.steps=200", "train.compile_cache=false")
+    assert p.returncode == 0, p.stdout[-2000:]
+    d = cli.dir / "outputs" / "d" / "loss=neg,seed=8,train.compile_cache=false,train.steps=200"
+    assert _info(d)["sha256"] == _info(cli.dir / "outputs" / "c" / "loss=neg,seed=8,train.steps=200")["sha256"]
     out = cli.dir / "outputs"
     a, b, c = (out / n / f"loss=neg,seed={s},train.steps=200" for n, s in (("a", 7), ("b", 7), ("c", 8)))
     assert _info(a)["sha256"] == _info(b)["sha256"]

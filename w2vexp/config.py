@@ -75,6 +75,7 @@ class TrainConfig:
     threads: int = 0  # TensorFlow intra-op threads; 0: all cores (shared fairly with parallel jobs)
     chunk_tokens: int = 1_000_000  # corpus tokens turned into examples (and shuffled) at a time
     histogram_every: int = 0  # 0: at every checkpoint
+    compile_cache: bool = True  # keep XLA-compiled step programs under data.cache_dir/xla for later runs
 
 
 @dataclass

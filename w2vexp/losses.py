@@ -23,7 +23,7 @@ SALT_NOISE = 3
 def stateless_seed(seed, step, salt: int) -> tf.Tensor:
     """A stateless-op seed [2] derived from the run seed, the global step and a per-use salt."""
     step = tf.cast(step, tf.int64)
-    return tf.stack([tf.constant(int(seed), tf.int64), step * 16 + salt])
+    return tf.stack([tf.cast(seed, tf.int64), step * 16 + salt])
 
 
 def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -54,9 +54,16 @@ class Word2Vec(tf.Module):
             init = tf.concat([init, tf.zeros([1, D])], axis=0)
         self.embed_matrix = tf.Variable(init, name="embed_matrix")
         self.step = tf.Variable(0, dtype=tf.int64, name="global_step", trainable=False)
+        # the graph reads seed and lr from variables rather than baking them in as constants, so
+        # runs that differ only in those (seed and lr sweeps) compile to the same program, which
+        # train.compile_cache then loads from disk instead of compiling again
+        self.seed_var = tf.Variable(self.cfg.seed, dtype=tf.int64, name="seed", trainable=False)
+        self.lr_var = tf.Variable(float(self.cfg.lr), dtype=tf.float32, name="lr", trainable=False)
 
     def _create_loss(self) -> None:
         self.loss_fn = make_loss(self.cfg.loss, self.counts, self.cfg.embed_size, self.cfg.seed)
+        if hasattr(self.loss_fn, "sampler"):
+            self.loss_fn.sampler.seed = self.seed_var
         self.train_vars = [self.embed_matrix, *self.loss_fn.trainable_variables]
 
     def _create_optimizer(self) -> None:
@@ -77,7 +84,7 @@ class Word2Vec(tf.Module):
     # ---------------------------------------------------------------- the graph
     def learning_rate(self, step) -> tf.Tensor:
         """lr at `step`: constant, or decayed linearly to lr * min_lr_ratio like word2vec."""
-        lr = tf.constant(float(self.cfg.lr), tf.float32)
+        lr = self.lr_var.read_value()
         if self.cfg.optimizer.schedule == "constant":
             return lr
         frac = tf.cast(step, tf.float32) / float(self.total_steps)

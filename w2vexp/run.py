@@ -82,9 +82,9 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     if cfg.loss.name in ("nce", "neg", "sampled_softmax") and cfg.loss.num_sampled >= V:
         raise UserError(f"loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
                         f"vocabulary of this corpus ({V} words)")
-    from .tfsetup import configure
+    from .tfsetup import compile_cache_dir, configure
 
-    tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed)
+    tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed, compile_cache_dir(cfg))
     from .train import Interrupted, Trainer
 
     artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
