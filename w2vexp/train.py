@@ -203,11 +203,11 @@ class Trainer:
         tf = self.tf
         from tensorboard.plugins.histogram import metadata
 
-        values = tf.cast(tf.reshape(values, [-1]), tf.float64)
+        values = tf.reshape(values, [-1])  # float32: no float64 copy of a large matrix
         lo, hi = tf.reduce_min(values), tf.reduce_max(values)
         hi = tf.where(hi > lo, hi, lo + 1.0)
         counts = tf.histogram_fixed_width(values, tf.stack([lo, hi]), nbins=buckets)
-        edges = tf.linspace(lo, hi, buckets + 1)
+        edges = tf.linspace(tf.cast(lo, tf.float64), tf.cast(hi, tf.float64), buckets + 1)
         data = tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)], axis=1)
         tf.summary.write(tag, data, metadata=metadata.create_summary_metadata(display_name=None, description=None))
 
