@@ -133,3 +133,17 @@ def test_a_non_editable_install_ships_and_finds_conf(tmp_path):
                        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0 and str(site) in p.stdout.splitlines()[0]
     assert p.stdout.splitlines()[1] == str(site / "w2vexp" / "_conf")
+
+
+def test_compile_cache_is_a_folder_per_tensorflow_version_and_off_where_it_cannot_be_written(tmp_path):
+    """TensorFlow fails a compilation whose cache entry it cannot save, so an unusable cache
+    folder turns the cache off instead of failing the run."""
+    from w2vexp.tfsetup import compile_cache_dir
+
+    cfg = _compose(f"data.cache_dir={tmp_path}")
+    path = Path(compile_cache_dir(cfg))
+    assert path.is_dir() and path.parent == tmp_path / "xla" and path.name.startswith("tf-")
+    (tmp_path / "a_file").write_text("x")
+    assert compile_cache_dir(_compose(f"data.cache_dir={tmp_path / 'a_file'}")) is None  # not a folder
+    assert compile_cache_dir(cfg, min_free_bytes=1 << 62) is None  # disk (nearly) full
+    assert compile_cache_dir(_compose(f"data.cache_dir={tmp_path}", "train.compile_cache=false")) is None

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import planted_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -166,3 +167,22 @@ def test_reproduce_confirms_and_leaves_the_original_alone(cli):
     assert p.returncode == 0 and "identical" in p.stdout, p.stdout[-2000:]
     assert {str(f): f.read_bytes() for f in d.rglob("*") if f.is_file() and ".hydra" not in f.parts} == before
     assert (d.parent / "train.steps=150.reproduce-1" / "run.json").is_file()
+
+
+def test_an_unreadable_compile_cache_entry_is_cleared_and_the_run_goes_on(cli, monkeypatch):
+    """A truncated entry in XLA's compile cache makes TensorFlow fail the compilation; the run
+    clears the cache, compiles afresh, says so, and ends as it would have."""
+    monkeypatch.setenv("W2VEXP_CACHE_DIR", str(cli.dir / "cache"))
+    planted_corpus(cli.dir / "c.txt", sentences=400)
+    args = ["data=file", "data.path=c.txt", "loss=neg", "train.steps=60"]
+    p = cli("w2vexp.run", "name=a", *args)
+    assert p.returncode == 0, p.stdout[-2000:]
+    entries = list((cli.dir / "cache" / "xla").rglob("*.pb"))
+    assert entries
+    for e in entries:
+        e.write_bytes(e.read_bytes()[:1000])
+    p = cli("w2vexp.run", "name=b", *args)
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert "compile cache" in p.stdout and "Traceback" not in p.stdout
+    run = "data.path=c.txt,data=file,loss=neg,train.steps=60"
+    assert _info(cli.dir / "outputs" / "b" / run)["sha256"] == _info(cli.dir / "outputs" / "a" / run)["sha256"]

@@ -38,18 +38,46 @@ def import_tensorflow():
     return tf
 
 
-def compile_cache_dir(cfg) -> str | None:
+def compile_cache_dir(cfg, min_free_bytes: int = 200 << 20) -> str | None:
     """Where XLA keeps compiled programs for later runs (train.compile_cache): a folder per
-    TensorFlow version under data.cache_dir, so an upgrade never meets an older executable."""
+    TensorFlow version under data.cache_dir, so an upgrade never meets an older executable.
+
+    None (no cache) when the folder cannot be created or written, or its disk has less than
+    `min_free_bytes` free: TensorFlow fails the compilation itself if it cannot save an entry,
+    and a cache must never be the reason a run fails."""
     if not cfg.train.compile_cache:
         return None
+    import shutil
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         tf_version = version("tensorflow")
     except PackageNotFoundError:
         tf_version = "unknown"
-    return str(Path(cfg.data.cache_dir).expanduser() / "xla" / f"tf-{tf_version}")
+    path = Path(cfg.data.cache_dir).expanduser() / "xla" / f"tf-{tf_version}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+        if shutil.disk_usage(path).free < min_free_bytes:
+            return None
+    except OSError:
+        return None
+    return str(path)
+
+
+def clear_compile_cache() -> str | None:
+    """Delete the entries of the compile cache this process uses (it is only a cache: each entry
+    is rebuilt when next needed); return its folder, or None when there is none."""
+    import re
+
+    m = re.search(r"--tf_xla_persistent_cache_directory=(\S+)", os.environ.get("TF_XLA_FLAGS", ""))
+    if not m:
+        return None
+    for entry in Path(m.group(1)).glob("*"):
+        if entry.is_file():
+            entry.unlink(missing_ok=True)
+    return m.group(1)
 
 
 def configure(threads: int, deterministic: bool, seed: int, compile_cache: str | None = None):

@@ -244,6 +244,25 @@ class Trainer:
             hp.hparams(hparams_of(self.cfg, self.overrides), trial_id=self.folder.path.name)
 
     # ------------------------------------------------------------ the loop
+    def _compile(self, x, y) -> None:
+        """Compile the step function by calling it for zero steps. If that fails while XLA's
+        compile cache is in use (an entry it cannot read: a truncated file, a full disk), the
+        cache is cleared, the function traced again (a new program name, so the cache is not
+        consulted for it) and compiled afresh; a second failure is the real error."""
+        from .tfsetup import clear_compile_cache
+
+        try:
+            self.model.train_steps(x, y, np.int32(0))
+        except self.tf.errors.OpError as e:
+            folder = clear_compile_cache()
+            if folder is None:
+                raise
+            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            self.on_status(f"warning: the XLA compile cache in {folder} could not be used ({reason}); "
+                           f"cleared it and compiling afresh")
+            self.model._create_summaries()
+            self.model.train_steps(x, y, np.int32(0))
+
     def run(self, start: int) -> TrainResult:
         """Train from `start` (the step `restore()` returned) to the last step."""
         tf = self.tf
@@ -277,7 +296,7 @@ class Trainer:
             with _StopFlag() as stop, prefetch(self.stream, sizes) as blocks:
                 # a call of zero steps compiles the step function while the first block is built
                 if start < self.total_steps:
-                    self.model.train_steps(pad_in, pad_lab, np.int32(0))
+                    self._compile(pad_in, pad_lab)
                 for block in blocks:
                     n = block.steps
                     if n < K:
