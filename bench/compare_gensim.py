@@ -40,15 +40,6 @@ FAST = ["loss.shared_negatives=8", "loss.negative_groups=8", "batch_size=4096", 
         "optimizer.schedule=constant"]
 
 
-def corpus_words(path: Path) -> list:
-    from w2vexp.data import iter_text_blocks, tokenize
-
-    words = []
-    for block in iter_text_blocks(path):
-        words += tokenize(block)
-    return words
-
-
 class Sentences:
     """The corpus as sentences of 1000 words, read from the file on every pass."""
 
@@ -114,13 +105,9 @@ def run_gensim(path: Path, model: str, seed: int) -> dict:
     from gensim.models import Word2Vec
 
     logging.getLogger("gensim").setLevel(logging.ERROR)
-    if path.stat().st_size > 50e6:
-        sentences = Sentences(path)
-        words = sum(len(x) for x in sentences)
-    else:  # in memory: gensim's fastest way to be fed a small corpus
-        words = corpus_words(path)
-        sentences = [words[i:i + 1000] for i in range(0, len(words), 1000)]
-        words = len(words)
+    sentences = Sentences(path)
+    if path.stat().st_size <= 50e6:  # in memory: gensim's fastest way to be fed a small corpus
+        sentences = list(sentences)
     s = SETTINGS
     m = Word2Vec(vector_size=s["dim"], window=s["window"], min_count=s["min_count"], sample=s["sample"],
                  sg=1 if model == "sg" else 0, negative=s["negative"], hs=0, workers=s["threads"], seed=seed)
@@ -132,7 +119,7 @@ def run_gensim(path: Path, model: str, seed: int) -> dict:
     t_train = time.perf_counter() - t0
     from w2vexp.evaluate import evaluate_kv
 
-    return {"words": words, "vocab": len(m.wv), "vocab_s": t_vocab, "train_s": t_train,
+    return {"words": m.corpus_total_words, "vocab": len(m.wv), "vocab_s": t_vocab, "train_s": t_train,
             "metrics": evaluate_kv(m.wv)}
 
 

@@ -143,8 +143,8 @@ class NegativeSamplingLoss(tf.Module):
     def __init__(self, cfg, counts, dim: int, seed: int) -> None:
         super().__init__(name="neg")
         self.num_sampled = cfg.num_sampled
-        self.shared = int(getattr(cfg, "shared_negatives", 0) or 0)
-        self.groups = int(getattr(cfg, "negative_groups", 1) or 1)
+        self.shared = cfg.shared_negatives
+        self.groups = cfg.negative_groups
         self.sampler = UnigramSampler(counts, cfg.ns_exponent, seed)
         self.weights = tf.Variable(_output_init(len(counts), dim, seed, "zeros"), name="neg_weight")
 
@@ -152,11 +152,10 @@ class NegativeSamplingLoss(tf.Module):
         pos = row_sums(h * tf.gather(self.weights, labels))
         if self.shared:
             G, S = self.groups, self.shared
-            B, D = h.shape[0] or tf.shape(h)[0], h.shape[-1]
             noise = self.sampler.sample([G, S], step)
-            hg = tf.reshape(h, [G, -1, D])
-            neg = tf.reshape(tf.matmul(hg, tf.gather(self.weights, noise), transpose_b=True), [B, S])
-            scale = self.num_sampled / self.shared
+            hg = tf.reshape(h, [G, -1, h.shape[-1]])
+            neg = tf.reshape(tf.matmul(hg, tf.gather(self.weights, noise), transpose_b=True), [-1, S])
+            scale = self.num_sampled / S
             return tf.nn.softplus(-pos) + scale * row_sums(tf.nn.softplus(neg))
         B = tf.shape(labels)[0]
         noise = self.sampler.sample([B, self.num_sampled], step)

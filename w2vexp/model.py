@@ -124,8 +124,7 @@ class Word2Vec(tf.Module):
             with tf.name_scope("optimizer"):
                 lr = self.learning_rate(step)
                 self.optimizer.apply(zip(grads, self.train_vars), lr, step)
-                with tf.control_dependencies([loss]):
-                    self.step.assign_add(1)
+                self.step.assign_add(1)
             return i + 1, losses.write(i, loss), lrs.write(i, lr)
 
         _, losses, lrs = tf.while_loop(lambda i, *_: i < n_steps, one_step,

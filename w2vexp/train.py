@@ -71,6 +71,12 @@ def block_sizes(start: int, total: int, per_call: int, every: list[int]) -> Iter
         s = nxt
 
 
+def _first_line(e: BaseException) -> str:
+    """An exception as one short line for a status message (TensorFlow's run to many lines)."""
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else type(e).__name__
+
+
 class _StopFlag:
     """SIGINT/SIGTERM handlers that ask the loop to stop at the next block boundary."""
 
@@ -170,7 +176,7 @@ class Trainer:
                     self.on_status(f"resuming from {Path(path).name} (step {step}), the newest good checkpoint")
                 return step
             except Exception as e:  # noqa: BLE001 - truncated files raise OpError, IndexError, ValueError...
-                reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+                reason = _first_line(e)
                 self.on_status(f"warning: checkpoint {Path(path).name} is corrupt or incomplete ({reason}); skipping it")
         raise TrainingFailed(f"no good checkpoint in {self.ckpt_dir}: all of "
                              f"{', '.join(Path(p).name for p in candidates)} are corrupt; "
@@ -257,7 +263,7 @@ class Trainer:
             folder = clear_compile_cache()
             if folder is None:
                 raise
-            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            reason = _first_line(e)
             self.on_status(f"warning: the XLA compile cache in {folder} could not be used ({reason}); "
                            f"cleared it and compiling afresh")
             self.model._create_summaries()
