@@ -49,7 +49,7 @@ def test_every_group_option_composes(group, option):
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
 def test_every_experiment_preset_composes(preset):
-    cfg = _compose(f"+experiment={preset}")
+    cfg = _compose(f"experiment={preset}")
     validate(cfg)
 
 

@@ -58,7 +58,7 @@ def _fake_run(path, status="finished", metrics=None, overrides=(), words=None, s
     emb = np.random.default_rng(seed).normal(size=(len(words), 8)).astype(np.float32)
     write_vocab(path / "vocab.tsv", words)
     if status == "finished":
-        write_vectors(path / "vectors.txt", words, emb)
+        write_vectors(path, words, emb)
     info = {"status": status, "steps": 100, "final_loss": 1.0 + seed, "metrics": metrics or {},
             "overrides": list(overrides), "words_per_sec": 1000.0, "started": "2026-01-01T00:00:00+00:00",
             "ended": "2026-01-01T00:01:00+00:00", "reason": None if status == "finished" else "stopped"}

@@ -12,6 +12,9 @@ from .rundir import atomic_write
 PROJECTOR_DIR = "projector"
 PROJECTOR_TENSOR = "embeddings.bin"
 PROJECTOR_NAME = "word_embeddings"
+VECTORS_TXT = "vectors.txt"
+VECTORS_BIN = "vectors.bin"
+VECTORS_KV = "vectors.kv"
 
 
 def embedding_sha256(emb: np.ndarray) -> str:
@@ -33,14 +36,26 @@ def keyed_vectors(words: list, emb: np.ndarray):
     return kv
 
 
-def write_vectors(path: Path, words: list, emb: np.ndarray) -> None:
-    """vectors.txt in word2vec text format, written by gensim's own KeyedVectors."""
+def write_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
+    """The final vectors in the three forms users load with gensim: `vectors.txt` (word2vec text
+    format), `vectors.bin` (word2vec binary) and `vectors.kv` (gensim's own format, its matrix
+    in `vectors.kv.vectors.npy` so `KeyedVectors.load(..., mmap='r')` maps it instead of reading
+    it: what the tools load). All in vocab.tsv's id order, each written under a temporary name
+    and renamed, so a reader never sees half a file."""
     kv = keyed_vectors(words, emb)
     # gensim writes in descending order of `sort_attr`; this attribute keeps the id order of vocab.tsv
     kv.expandos["id_order"] = -np.arange(len(words))
-    tmp = path.with_name(f".{path.name}.tmp")
-    kv.save_word2vec_format(str(tmp), binary=False, sort_attr="id_order")
-    tmp.replace(path)
+    folder = Path(folder)
+    for name, binary in ((VECTORS_TXT, False), (VECTORS_BIN, True)):
+        tmp = folder / f".{name}.tmp"
+        kv.save_word2vec_format(str(tmp), binary=binary, sort_attr="id_order")
+        tmp.replace(folder / name)
+    del kv.expandos["id_order"]
+    tmp = folder / f".{VECTORS_KV}.tmp"
+    kv.save(str(tmp), sep_limit=0)  # every array in a .npy file of its own: memory-mappable
+    for side in folder.glob(f"{tmp.name}.*.npy"):
+        side.replace(folder / (VECTORS_KV + side.name[len(tmp.name):]))
+    tmp.replace(folder / VECTORS_KV)
 
 
 def write_projector(folder: Path, emb: np.ndarray) -> None:

@@ -50,7 +50,7 @@ class SweepReport(Callback):
         except (OSError, ValueError):
             info = {"status": "failed" if job_return.status.name == "FAILED" else "?",
                     "reason": str(getattr(job_return, "_return_value", "") or "")}
-        print(job_line(hc.job.override_dirname or "default", info), flush=True)
+        print(job_line(Path(hc.runtime.output_dir).name, info), flush=True)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         from .compare import collect, render, _key
@@ -65,7 +65,7 @@ class SweepReport(Callback):
             return
         rows.sort(key=_key)
         print(f"\n[w2vexp] sweep {sweep}: {len(rows)} runs, best first\n" + render(rows, "table", False), flush=True)
-        failed = [r for r in rows if r["status"] != "finished"]
+        failed = [r for r in rows if r["status"] not in ("finished", "pruned")]  # pruned: the pruner's choice
         if failed:
             print(f"[w2vexp] {len(failed)} job(s) did not finish: " +
                   "; ".join(f"{r['run']} ({r['status']}: {r['reason']})" for r in failed), flush=True)

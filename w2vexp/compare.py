@@ -16,7 +16,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from .config import NOT_IN_RUN_NAME
+from .names import kept_overrides, override_key
 from .errors import UserError
 from .tools import fail, run_info
 
@@ -43,7 +43,7 @@ def collect(sweep: Path) -> list[dict]:
     for d in folders:
         info = run_info(d)
         m = info.get("metrics") or {}
-        overrides = [o for o in (info.get("overrides") or []) if o.split("=", 1)[0].lstrip("+~") not in NOT_IN_RUN_NAME]
+        overrides = kept_overrides(info.get("overrides") or [])
         rows.append({"run": d.name, "overrides": overrides, "status": info.get("status"),
                      "steps": info.get("steps"), "final_loss": info.get("final_loss"),
                      "analogy_acc": m.get("analogy_acc"), "ws353": m.get("ws353"), "simlex": m.get("simlex"),
@@ -63,7 +63,7 @@ def aggregate(rows: list[dict], key: str = "seed") -> list[dict]:
     """Fold runs that differ only by `key` into one row: mean, std and n of each number."""
     groups: dict = {}
     for r in rows:
-        rest = [o for o in r["overrides"] if o.split("=", 1)[0].lstrip("+~") != key]
+        rest = [o for o in r["overrides"] if override_key(o) != key]
         groups.setdefault(",".join(sorted(rest)) or "default", []).append(r)
     out = []
     for name, rs in groups.items():

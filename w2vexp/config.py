@@ -20,9 +20,7 @@ OPTIMIZERS = ("sgd", "adagrad", "adam")
 DATASETS = ("wiki_sample", "text8", "file")
 SCHEDULES = ("linear", "constant")
 RESUME = ("auto", "never")
-# keys left out of a run folder's name (hydra.job.config.override_dirname.exclude_keys in
-# conf/config.yaml says the same), and so out of what tells runs apart
-NOT_IN_RUN_NAME = ("name", "resume", "train.log_every")
+OPTIMIZED_METRICS = ("analogy_acc", "ws353", "simlex")  # the headline metrics of w2vexp.evaluate
 
 
 @dataclass
@@ -98,6 +96,7 @@ class Config:
     deterministic: bool = True
     resume: str = "auto"
     probe_words: List[str] = field(default_factory=lambda: ["king", "war", "one", "music", "city"])
+    optimized_metric: str = "analogy_acc"  # what a run returns to a sweeper (hparams_search) to maximise
 
 
 def register_schema() -> None:
@@ -105,6 +104,13 @@ def register_schema() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="w2vexp_schema", node=Config)
+    # hydra/sweeper=w2vexp_optuna (hparams_search=optuna): Hydra's plugin scan finds it in an
+    # installed package, but an editable install hides namespace packages from that scan, so it
+    # is registered here (Plugins.register is Hydra's API for plugins it did not scan)
+    from hydra.core.plugins import Plugins
+    from hydra_plugins.w2vexp_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    Plugins.instance().register(OptunaSweeper)
 
 
 def conf_dir() -> Path:
@@ -133,6 +139,8 @@ def validate(cfg: Any) -> None:
     _check(cfg.vocab_size >= 2, "vocab_size", cfg.vocab_size, "must be >= 2")
     _check(0 <= cfg.subsample < 1, "subsample", cfg.subsample, "must be in [0, 1) (0 turns subsampling off)")
     _check(cfg.resume in RESUME, "resume", cfg.resume, "auto or never")
+    _check(cfg.optimized_metric in OPTIMIZED_METRICS, "optimized_metric", cfg.optimized_metric,
+           f"one of {', '.join(OPTIMIZED_METRICS)}")
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
     _check(bool(cfg.name) and "/" not in cfg.name and cfg.name not in (".", ".."), "name", cfg.name,
            "a non-empty folder name without '/'")

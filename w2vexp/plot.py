@@ -98,6 +98,15 @@ def sweep_curves(sweep: Path, out: Path) -> Path:
     return out
 
 
+def _require_plot_extra() -> None:
+    """Plots need matplotlib and scikit-learn, the `plot` extra (the main job does not)."""
+    from importlib.util import find_spec
+
+    missing = [m for m in ("matplotlib", "sklearn") if find_spec(m) is None]
+    if missing:
+        raise UserError(f"python -m w2vexp.plot needs {' and '.join(missing)}: pip install 'w2vexp[plot]'")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m w2vexp.plot",
                                  description="A t-SNE map of a run's top words, or the curves of a sweep's runs, as PNG.")
@@ -106,6 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=300, help="words on the t-SNE map (default 300)")
     args = ap.parse_args(argv)
     try:
+        _require_plot_extra()
         folder = args.folder
         if not folder.is_dir():
             raise UserError(f"{folder} is not a folder")

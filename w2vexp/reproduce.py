@@ -62,10 +62,9 @@ def reproduce(run_dir: Path) -> int:
     if new.get("sha256") == info.get("sha256"):
         print(f"identical: the embeddings are bitwise the same (sha256 {info['sha256'][:16]}...)")
         return 0
-    from gensim.models import KeyedVectors
+    from .tools import load_vectors
 
-    a = KeyedVectors.load_word2vec_format(str(run_dir / "vectors.txt"))
-    b = KeyedVectors.load_word2vec_format(str(target / "vectors.txt"))
+    a, b = load_vectors(run_dir), load_vectors(target)
     if a.index_to_key != b.index_to_key or a.vectors.shape != b.vectors.shape:
         print("different: the vocabularies differ")
         return 1
@@ -80,7 +79,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m w2vexp.reproduce", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path, help="a finished run folder, e.g. outputs/default/default")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # what the run reports
+    for noisy in ("gensim", "smart_open", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return reproduce(args.run_dir)
     except UserError as e:

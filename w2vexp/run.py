@@ -17,17 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import conf_dir, register_schema, validate
 from .errors import RunFolderError, TrainingFailed, UserError
+from .names import run_dirname
 from .rundir import RunFolder, git_commit, now, versions
 
 
-def dirname(override_dirname: str) -> str:
-    """A run's folder name: Hydra's override_dirname, or `default` when nothing is overridden."""
-    return override_dirname or "default"
-
-
 if not OmegaConf.has_resolver("w2vexp_dirname"):
-    OmegaConf.register_new_resolver("w2vexp_dirname", dirname)
+    OmegaConf.register_new_resolver("w2vexp_dirname", lambda overrides: run_dirname(list(overrides)))
 register_schema()
+log = logging.getLogger("w2vexp")
 
 
 def _show(path: Path) -> str:
@@ -64,7 +61,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
         raise RunFolderError(f"run folder {_show(run_dir)} already holds a run (status {status or 'unknown'}); "
                              f"resume=never refuses to touch it: choose another name= or drop resume=never")
     if status == "finished":
-        print(f"run {_show(run_dir)} is already finished: skipping it (nothing to do)", flush=True)
+        log.info(f"run {_show(run_dir)} is already finished: skipping it (nothing to do)")
         return folder.info()
     folder.lock()
     try:
@@ -85,10 +82,11 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     from .tfsetup import compile_cache_dir, configure
 
     tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed, compile_cache_dir(cfg))
-    from .train import Interrupted, Trainer
+    from .pruning import reporter_from_env
+    from .train import Interrupted, Pruned, Trainer
 
     artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
-    trainer = Trainer(cfg, corpus, folder, tf, overrides=overrides)
+    trainer = Trainer(cfg, corpus, folder, tf, overrides=overrides, on_eval=reporter_from_env(cfg.optimized_metric))
     previous = folder.info() or {}
     try:
         start = trainer.restore()
@@ -108,14 +106,20 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     }
     if start > 0:
         info["resumes"].append({"from_step": start, "time": now()})
-        print(f"resuming {_show(folder.path)} from step {start} of {trainer.total_steps}", flush=True)
+        log.info(f"resuming {_show(folder.path)} from step {start} of {trainer.total_steps}")
+    else:
+        log.info(f"training {_show(folder.path)}: {cfg.model.name} with {cfg.loss.name} on {cfg.data.name} "
+                 f"({len(corpus.ids):,} tokens, {V:,} words), {trainer.total_steps:,} steps")
     folder.write_info(info)
     try:
         result = trainer.run(start)
     except Interrupted as e:
         folder.update_info(status="interrupted", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
-        print(str(e), file=sys.stderr, flush=True)
+        log.error(str(e))
         raise SystemExit(Interrupted.exit_code)
+    except Pruned as e:
+        log.info(f"run {_show(folder.path)}: {e}")
+        return folder.update_info(status="pruned", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
     except TrainingFailed as e:
         folder.update_info(status="failed", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
         raise
@@ -123,25 +127,35 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         folder.update_info(status="failed", reason=f"{type(e).__name__}: {e}"[:500], ended=now())
         raise
     emb = trainer.model.embeddings()
-    artifacts.write_vectors(folder.path / "vectors.txt", corpus.words, emb)
+    artifacts.write_vectors(folder.path, corpus.words, emb)
     artifacts.write_projector(folder.path, emb)
     info = folder.update_info(
         status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,
         words_per_sec=result.words_per_sec, train_seconds=result.train_seconds,
         sha256=artifacts.embedding_sha256(emb), metrics=result.metrics)
-    print(f"run folder: {_show(folder.path)}  ({result.steps} steps, final loss {result.final_loss:.4g}, "
-          f"{result.words_per_sec:,.0f} words/s)", flush=True)
+    log.info(f"run folder: {_show(folder.path)}  ({result.steps} steps, final loss {result.final_loss:.4g}, "
+             f"{result.words_per_sec:,.0f} words/s)")
     from .evaluate import format_metrics
 
-    print(f"  {format_metrics(result.metrics)}", flush=True)
+    log.info(f"  {format_metrics(result.metrics)}")
     probes = artifacts.probe_words(list(cfg.probe_words), corpus.words)
     for w, near in artifacts.nearest(emb, corpus.words, probes, 8).items():
-        print(f"  nearest to {w}: {', '.join(x for x, _ in near)}", flush=True)
+        log.info(f"  nearest to {w}: {', '.join(x for x, _ in near)}")
     return info
 
 
 GROUPS = ("model", "loss", "optimizer", "data", "experiment", "hparams_search")
 _RAN_SINGLE = False  # a single run (not a multirun) trained in this process
+
+
+OPTIONAL_GROUPS = ("experiment", "hparams_search")  # `null` in conf/config.yaml's defaults list
+
+
+def normalise_argv(argv: list) -> list:
+    """`+experiment=lecture` as `experiment=lecture`: the optional groups are in the defaults
+    list (so no '+' is needed), and Hydra refuses to append a group that is already there."""
+    return [a[1:] if a.startswith("+") and not a.startswith("++") and a[1:].split("=", 1)[0] in OPTIONAL_GROUPS
+            else a for a in argv]
 
 
 def check_group_choices(argv: list) -> None:
@@ -175,8 +189,6 @@ def _hydra_main(cfg: DictConfig):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    for noisy in ("gensim", "absl", "smart_open"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     hc = HydraConfig.get()
     global _RAN_SINGLE
     _RAN_SINGLE = hc.mode == RunMode.RUN
@@ -186,7 +198,7 @@ def _hydra_main(cfg: DictConfig):
     try:
         info = train_run(cfg, run_dir, list(hc.overrides.task))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
+        log.error(f"error: {e}")
         if hc.mode == RunMode.RUN:
             raise SystemExit(e.exit_code) from None
         # a multirun goes on with its other jobs; the sweep report names this one at the end
@@ -196,7 +208,7 @@ def _hydra_main(cfg: DictConfig):
             info.update(status="failed", reason=str(e), ended=now())
             folder.write_info(info)
         return None
-    return ((info or {}).get("metrics") or {}).get("analogy_acc")  # what a sweeper maximises
+    return ((info or {}).get("metrics") or {}).get(cfg.optimized_metric)  # what a sweeper maximises
 
 
 def main() -> None:
@@ -206,6 +218,7 @@ def main() -> None:
     atomically and flushed), so the process exits at once instead of spending about a second in
     TensorFlow's interpreter teardown -- a second in which a finished run would still look alive.
     Only after a single run: a multirun's launcher (joblib's worker pool) must shut down normally."""
+    sys.argv[1:] = normalise_argv(sys.argv[1:])
     check_group_choices(sys.argv[1:])
     _hydra_main()
     if not _RAN_SINGLE:

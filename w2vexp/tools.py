@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .artifacts import VECTORS_KV, VECTORS_TXT
 from .errors import UserError
 
 
@@ -38,19 +39,27 @@ def run_info(path: Path) -> dict:
         raise UserError(f"{path}/run.json is not valid JSON") from None
 
 
-def load_run(path) -> Run:
-    """A finished run's vectors (gensim KeyedVectors) and run.json."""
+def load_vectors(path: Path):
+    """A run folder's final vectors as gensim KeyedVectors: `vectors.kv` memory-mapped (instant
+    at any vocabulary size), else `vectors.txt` (folders written before vectors.kv existed)."""
     from gensim.models import KeyedVectors
 
+    path = Path(path)
+    if (path / VECTORS_KV).is_file():
+        return KeyedVectors.load(str(path / VECTORS_KV), mmap="r")
+    if (path / VECTORS_TXT).is_file():
+        return KeyedVectors.load_word2vec_format(str(path / VECTORS_TXT))
+    raise UserError(f"{path} has no {VECTORS_KV} or {VECTORS_TXT}")
+
+
+def load_run(path) -> Run:
+    """A finished run's vectors (gensim KeyedVectors) and run.json."""
     path = Path(path)
     info = run_info(path)
     if info.get("status") != "finished":
         raise UserError(f"{path} is not finished (status {info.get('status')!r}); run its command again to "
                         f"finish it")
-    vec = path / "vectors.txt"
-    if not vec.is_file():
-        raise UserError(f"{path} has no vectors.txt")
-    return Run(path=path, info=info, kv=KeyedVectors.load_word2vec_format(str(vec)))
+    return Run(path=path, info=info, kv=load_vectors(path))
 
 
 def resolve_words(kv, words) -> list:

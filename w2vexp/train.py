@@ -8,8 +8,10 @@ bit for bit the run that was never stopped.
 """
 from __future__ import annotations
 
+import logging
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +20,16 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .batches import ExampleStream, Position, prefetch
-from .config import NOT_IN_RUN_NAME
 from .errors import TrainingFailed
+from .evaluate import format_metrics
+from .names import kept_overrides, override_key
 from .rundir import RunFolder
+
+log = logging.getLogger("w2vexp")
+
+
+class Pruned(Exception):
+    """The Optuna pruner judged the run hopeless: a checkpoint was saved, run.json says `pruned`."""
 
 
 class Interrupted(Exception):
@@ -46,9 +55,9 @@ def hparams_of(cfg, overrides: list) -> dict:
 
     keys = ["model.name", "loss.name", "optimizer.name", "data.name", "lr", "seed", "batch_size", "embed_size",
             "window", "vocab_size", "min_count", "subsample", "loss.num_sampled"]
-    for o in overrides:
-        k = o.split("=", 1)[0].lstrip("+~")
-        if k not in keys and not k.startswith("hydra") and k not in NOT_IN_RUN_NAME:
+    for o in kept_overrides(overrides):
+        k = override_key(o)
+        if k not in keys:
             keys.append(k)
     out = {}
     for k in keys:
@@ -106,7 +115,7 @@ class Trainer:
     """Trains one run in its run folder."""
 
     def __init__(self, cfg, corpus, folder: RunFolder, tf, on_status=None, overrides: Optional[list] = None,
-                 evaluate: bool = True) -> None:
+                 evaluate: bool = True, on_eval=None) -> None:
         from .model import Word2Vec
 
         self.cfg = cfg
@@ -140,9 +149,10 @@ class Trainer:
         self.ckpt_dir = folder.path / "checkpoints"
         self.manager = tf.train.CheckpointManager(self.ckpt, str(self.ckpt_dir), checkpoint_name="ckpt",
                                                   max_to_keep=cfg.train.keep_checkpoints)
-        self.on_status = on_status or (lambda msg: print(msg, flush=True))
+        self.on_status = on_status or log.info
         self.overrides = list(overrides or [])
         self.evaluate = evaluate  # False: no evaluation inside the loop (benchmarks time training alone)
+        self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
 
     # ------------------------------------------------------------ checkpoints
     def restore(self) -> int:
@@ -296,7 +306,7 @@ class Trainer:
         from tqdm import tqdm
 
         bar = tqdm(total=self.total_steps, initial=start, unit="step", mininterval=1.0, dynamic_ncols=True,
-                   desc=f"{cfg.model.name}/{cfg.loss.name}")
+                   desc=f"{cfg.model.name}/{cfg.loss.name}", disable=not sys.stderr.isatty())
         sizes = block_sizes(start, self.total_steps, K, [cfg.train.checkpoint_every, hist_every, eval_every])
         try:
             with _StopFlag() as stop, prefetch(self.stream, sizes) as blocks:
@@ -345,9 +355,17 @@ class Trainer:
                         self._histograms(writer, step)
                     if self.evaluate and ((eval_every and step % eval_every == 0) or step == self.total_steps):
                         metrics = self._evaluate(writer, step)
+                        log.info(f"step {step:,} evaluation: {format_metrics(metrics)}")
+                        reason = self.on_eval(step, metrics) if self.on_eval and step < self.total_steps else None
+                        if reason:
+                            writer.flush()
+                            self.save(step)
+                            raise Pruned(reason)
                     if step % cfg.train.checkpoint_every == 0 or step == self.total_steps:
                         writer.flush()  # events up to a checkpoint are on disk before it is
                         self.save(step)
+                        log.info(f"step {step:,}/{self.total_steps:,}: loss {st['last_loss']:.4g}, "
+                                 f"{st['words'] / max(st['seconds'], 1e-9):,.0f} words/s")
                     if stop.signal is not None and step < self.total_steps:
                         writer.flush()
                         self.save(step)
