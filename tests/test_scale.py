@@ -1,5 +1,5 @@
 """Hydra's own launchers and sweeper, for real on a tiny budget: joblib (parallel), submitit's
-local executor, Optuna with its study in the sweep folder."""
+local executor (Optuna: test_optuna.py)."""
 from __future__ import annotations
 
 import json
@@ -33,14 +33,3 @@ def test_submitit_local_runs_a_sweep_and_a_rerun_skips_finished_jobs(cli):
     p = cli("w2vexp.run", *args, timeout=900)
     assert p.returncode == 0
     assert [(d / "run.json").stat().st_mtime_ns for d in runs] == stamps  # finished jobs were skipped
-
-
-def test_optuna_search_reports_the_best_trial_and_keeps_its_study(cli):
-    p = cli("w2vexp.run", "name=opt", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "train.steps=100",
-            timeout=900)
-    assert p.returncode == 0, p.stdout[-3000:]
-    assert "Best parameters" in p.stdout and "Best value" in p.stdout
-    root = cli.dir / "outputs" / "opt"
-    assert (root / "optuna.db").is_file()
-    done = [d for d in root.iterdir() if (d / "run.json").is_file() and _status(d)["status"] == "finished"]
-    assert len(done) == 2
