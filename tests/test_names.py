@@ -39,3 +39,10 @@ def test_long_names_become_a_prefix_and_a_hash():
     other = run_dirname(long[:-1] + ["key9=" + "1" * 39 + "2"])
     assert other != name and len(other.encode()) <= MAX_BYTES
     assert run_dirname(list(reversed(long))) == name  # order on the command line does not matter
+
+
+def test_a_run_and_the_same_job_of_a_multirun_get_one_name():
+    # a multirun job's overrides are Hydra's re-printed values (floats normalised, strings quoted)
+    typed = ["lr=0.50", "keep_unk=false", "data.path=/tmp/a b/lee corpus.txt"]
+    swept = ["lr=0.5", "keep_unk=False", "data.path='/tmp/a b/lee corpus.txt'"]
+    assert run_dirname(typed) == run_dirname(swept)

@@ -25,7 +25,7 @@ class TensorBoard:
         end = time.time() + 90
         while time.time() < end:
             try:
-                if len(self.get("/data/runs")) >= 2:
+                if len(self.get("/data/runs")) >= 4:
                     break
             except OSError:
                 pass
@@ -49,10 +49,10 @@ class TensorBoard:
 
 
 def test_tensorboard_shows_scalars_eval_text_graph_hparams_and_projector(cli):
-    p = cli("w2vexp.run", "name=tb", "lr=0.5,1.0", "train.steps=200", "train.eval_every=100", "-m")
+    p = cli("w2vexp.run", "name=tb", "lr=0.5,1.0", "seed=1,2", "train.steps=200", "train.eval_every=100", "-m")
     assert p.returncode == 0, p.stdout[-3000:]
     tb = TensorBoard(cli.dir / "outputs" / "tb")
-    runs = ["lr=0.5,train.eval_every=100,train.steps=200", "lr=1.0,train.eval_every=100,train.steps=200"]
+    runs = [f"lr={lr},seed={s},train.eval_every=100,train.steps=200" for lr in ("0.5", "1.0") for s in (1, 2)]
     try:
         assert sorted(tb.get("/data/runs")) == runs
         tags = tb.get("/data/plugin/scalars/tags")
@@ -70,7 +70,10 @@ def test_tensorboard_shows_scalars_eval_text_graph_hparams_and_projector(cli):
             "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
                                                       "STATUS_RUNNING"],
             "colParams": [], "startIndex": 0, "sliceSize": 100})
+        # runs that differ only by seed are one session group (one row) with a session per seed
         assert sorted(g["hparams"]["lr"] for g in groups["sessionGroups"]) == [0.5, 1.0]
+        assert all(len(g["sessions"]) == 2 for g in groups["sessionGroups"])
+        assert all("seed" not in g["hparams"] for g in groups["sessionGroups"])
         assert sorted(tb.get("/data/plugin/projector/runs")) == runs
         info = tb.get(f"/data/plugin/projector/info?run={urllib.parse.quote(runs[0])}")
         emb = info["embeddings"][0]

@@ -36,12 +36,30 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def canonical(override: str) -> str:
+    """An override with its value parsed and printed again as Hydra's basic sweeper prints a
+    job's overrides (`lr=0.50` -> `lr=0.5`, `keep_unk=false` -> `keep_unk=False`; a string as
+    itself, quoted or not), so a run and the same job of a multirun get the same name.
+    Deletions and sweeps stay as typed."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        (o,) = OverridesParser.create().parse_overrides([override])
+    except Exception:  # noqa: BLE001 - Hydra has already refused what it cannot parse
+        return override
+    if o.is_delete() or o.is_sweep_override():
+        return override
+    value = o.value()
+    return f"{o.get_key_element()}={value if isinstance(value, str) else o.get_value_element_as_str()}"
+
+
 def kept_overrides(overrides) -> list[str]:
-    """The overrides that name a run: without the excluded keys and Hydra's own, without the
-    `+`/`~` prefixes (`+experiment=quick` and `experiment=quick` are the same run), sorted."""
+    """The overrides that name a run, in canonical form: without the excluded keys and Hydra's
+    own, without the `+`/`~` prefixes (`+experiment=quick` and `experiment=quick` are the same
+    run), sorted."""
     out = []
     for o in overrides:
-        o = str(o).lstrip("+~")
+        o = canonical(str(o).lstrip("+~"))
         key = override_key(o)
         if key in NOT_IN_RUN_NAME or key == "hydra" or key.startswith(("hydra.", "hydra/")):
             continue

@@ -22,7 +22,7 @@ import numpy as np
 from .batches import ExampleStream, Position, prefetch
 from .errors import TrainingFailed
 from .evaluate import format_metrics
-from .names import kept_overrides, override_key
+from .names import kept_overrides, override_key, run_dirname
 from .rundir import RunFolder
 
 log = logging.getLogger("w2vexp")
@@ -50,14 +50,15 @@ class TrainResult:
 
 def hparams_of(cfg, overrides: list) -> dict:
     """The hyperparameters shown in TensorBoard's HParams dashboard: the key ones of every run
-    plus every key overridden on the command line (flattened, scalars only)."""
+    plus every key overridden on the command line (flattened, scalars only), never the seed:
+    runs that differ only by seed are one row of the dashboard (one session group)."""
     from omegaconf import OmegaConf
 
-    keys = ["model.name", "loss.name", "optimizer.name", "data.name", "lr", "seed", "batch_size", "embed_size",
+    keys = ["model.name", "loss.name", "optimizer.name", "data.name", "lr", "batch_size", "embed_size",
             "window", "vocab_size", "min_count", "subsample", "loss.num_sampled"]
     for o in kept_overrides(overrides):
         k = override_key(o)
-        if k not in keys:
+        if k not in keys and k != "seed":
             keys.append(k)
     out = {}
     for k in keys:
@@ -251,13 +252,22 @@ class Trainer:
         return m
 
     def _start_summaries(self, writer) -> None:
-        """What a fresh run writes once: the traced training graph and the run's HParams."""
+        """What a fresh run writes once: the traced training graph, the HParams experiment (its
+        hyperparameters and metrics, so the dashboard lists the metrics before any run ends) and
+        the run's HParams. Runs that differ only by seed share one session group (the group is
+        the run name without the seed), so the dashboard folds seeds into one row."""
         tf = self.tf
         from tensorboard.plugins.hparams import api as hp
 
+        from .evaluate import METRICS
+
+        hparams = hparams_of(self.cfg, self.overrides)
+        group = run_dirname([o for o in self.overrides if override_key(o) != "seed"])
         with writer.as_default(step=0):
             tf.summary.graph(self.model.train_steps.get_concrete_function().graph)
-            hp.hparams(hparams_of(self.cfg, self.overrides), trial_id=self.folder.path.name)
+            hp.hparams_config(hparams=[hp.HParam(k) for k in hparams],
+                              metrics=[hp.Metric(f"eval/{m}") for m in METRICS] + [hp.Metric("loss")])
+            hp.hparams(hparams, trial_id=group)
 
     # ------------------------------------------------------------ the loop
     def _compile(self, x, y) -> None:
