@@ -75,7 +75,7 @@ def test_same_seed_same_bits_alone_or_in_a_sweep_other_seed_differs(cli):
     assert sorted(xla.rglob("*.pb")) == programs
     p = cli("w2vexp.run", "name=d", "loss=neg", "seed=8", "train.steps=200", "train.compile_cache=false")
     assert p.returncode == 0, p.stdout[-2000:]
-    d = cli.dir / "outputs" / "d" / "loss=neg,seed=8,train.compile_cache=false,train.steps=200"
+    d = cli.dir / "outputs" / "d" / "loss=neg,seed=8,train.compile_cache=False,train.steps=200"
     assert _info(d)["sha256"] == _info(cli.dir / "outputs" / "c" / "loss=neg,seed=8,train.steps=200")["sha256"]
     out = cli.dir / "outputs"
     a, b, c = (out / n / f"loss=neg,seed={s},train.steps=200" for n, s in (("a", 7), ("b", 7), ("c", 8)))
