@@ -52,6 +52,30 @@ def test_metrics_are_gensims_own(kv):
     assert right == pytest.approx(len(total["correct"]))
 
 
+def test_batched_analogies_give_gensims_answers_on_real_vectors():
+    """Real vectors (gensim's Word2Vec on the wiki_sample text): every section's counts equal
+    gensim's evaluate_word_analogies, at the top-30000 restriction and at a tighter one."""
+    import os
+
+    from gensim.models import Word2Vec
+    from omegaconf import OmegaConf
+
+    from w2vexp.data import iter_text_blocks, tokenize, wiki_sample_path
+    from w2vexp.evaluate import analogy_sections
+
+    path = wiki_sample_path(OmegaConf.create({"cache_dir": os.environ["W2VEXP_CACHE_DIR"]}))
+    words = tokenize(" ".join(iter_text_blocks(path)))
+    sentences = [words[i:i + 1000] for i in range(0, len(words), 1000)]
+    model = Word2Vec(sentences, vector_size=50, min_count=5, epochs=3, workers=2, seed=1)
+    for restrict in (30000, 3000):
+        ours = analogy_sections(model.wv, restrict_vocab=restrict)
+        _, theirs = model.wv.evaluate_word_analogies(str(gensim_datapath("questions-words.txt")),
+                                                     restrict_vocab=restrict, case_insensitive=True)
+        assert [(x["section"], x["correct"], x["incorrect"]) for x in ours] == \
+            [(x["section"], len(x["correct"]), len(x["incorrect"])) for x in theirs[:-1]]
+        assert sum(x["correct"] for x in ours) > 0 and sum(x["incorrect"] for x in ours) > 0
+
+
 def _fake_run(path, status="finished", metrics=None, overrides=(), words=None, seed=0):
     path.mkdir(parents=True)
     words = words or ["UNK", "king", "queen", "man", "woman", "paris", "france", "berlin", "germany", "city"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import sys
 
@@ -39,21 +40,74 @@ def _quiet():
         log.setLevel(old)
 
 
+@functools.lru_cache(maxsize=None)
+def _analogy_questions() -> tuple:
+    """questions-words.txt as ((section, ((A, B, C, EXPECTED), ...)), ...), upper-cased as
+    gensim's case-insensitive evaluation reads it; lines that are not four words are skipped."""
+    sections = []
+    with open(gensim_datapath(ANALOGIES), encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith(": "):
+                sections.append((line.lstrip(": ").strip(), []))
+            elif sections and len(line.split()) == 4:
+                sections[-1][1].append(tuple(w.upper() for w in line.split()))
+    return tuple((name, tuple(qs)) for name, qs in sections)
+
+
+def analogy_sections(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048) -> list:
+    """gensim's `evaluate_word_analogies(restrict_vocab, case_insensitive=True)`, batched.
+
+    The same questions (those whose four words are among the first `restrict_vocab` words), the
+    same rule (the answer is the word whose unit vector is nearest to the unit mean of b, c and
+    -a, a, b and c themselves excluded) and the same float32 arithmetic, but every question of a
+    chunk is answered by one matrix product instead of one `most_similar` call each: 8.5 s -> a
+    fraction of a second at a 23.5k vocabulary. Returns [{"section", "correct", "incorrect"}]
+    with counts, the sections of the file in order (gensim's "Total accuracy" left out).
+    A vocabulary with words that differ only by case falls back to gensim's own method."""
+    keys = list(kv.index_to_key[:restrict_vocab])
+    ok_vocab = {k.upper(): i for i, k in reversed(list(enumerate(keys)))}
+    if len(ok_vocab) != len(keys):  # case variants: gensim's per-question rules, its own code
+        with _quiet(), np.errstate(all="ignore"):
+            _, secs = kv.evaluate_word_analogies(str(gensim_datapath(ANALOGIES)), restrict_vocab=restrict_vocab,
+                                                 case_insensitive=True)
+        return [{"section": x["section"], "correct": len(x["correct"]), "incorrect": len(x["incorrect"])}
+                for x in secs[:-1]]
+    vectors = np.asarray(kv.vectors[: len(keys)], dtype=np.float32)
+    with np.errstate(all="ignore"):
+        unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]  # gensim's get_normed_vectors()
+    out = []
+    for name, questions in _analogy_questions():
+        q = np.array([[ok_vocab[w] for w in qs] for qs in questions if all(w in ok_vocab for w in qs)],
+                     dtype=np.int64).reshape(-1, 4)
+        correct = 0
+        for start in range(0, len(q), chunk):
+            a, b, c, expected = q[start:start + chunk].T
+            mean = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)  # most_similar's weighted mean
+            with np.errstate(all="ignore"):
+                mean = (mean / np.linalg.norm(mean, axis=1)[:, None]).astype(np.float32)  # matutils.unitvec
+            sims = unit @ mean.T  # [words, questions]
+            cols = np.arange(len(a))
+            sims[a, cols] = sims[b, cols] = sims[c, cols] = -np.inf
+            correct += int((np.argmax(sims, axis=0) == expected).sum())
+        out.append({"section": name, "correct": correct, "incorrect": len(q) - correct})
+    return out
+
+
 def evaluate_kv(kv) -> dict:
     """All metrics of one set of vectors: analogy_acc (+ _semantic, _syntactic, _n: questions
-    answered), ws353, simlex (Spearman; NaN when too few pairs are in the vocabulary)."""
+    answered), ws353, simlex (Spearman; NaN when too few pairs are in the vocabulary) -- the
+    numbers of gensim's evaluate_word_analogies / evaluate_word_pairs."""
     out = {}
+    sections = analogy_sections(kv)
+    right = sum(s["correct"] for s in sections)
+    out["analogy_n"] = right + sum(s["incorrect"] for s in sections)
+    out["analogy_acc"] = right / out["analogy_n"] if out["analogy_n"] else 0.0
+    for name, semantic in (("analogy_semantic", True), ("analogy_syntactic", False)):
+        part = [s for s in sections if s["section"].startswith("gram") != semantic]
+        right = sum(s["correct"] for s in part)
+        n = right + sum(s["incorrect"] for s in part)
+        out[name] = right / n if n else 0.0
     with _quiet(), np.errstate(all="ignore"):
-        score, sections = kv.evaluate_word_analogies(str(gensim_datapath(ANALOGIES)),
-                                                     restrict_vocab=RESTRICT_VOCAB, case_insensitive=True)
-        out["analogy_acc"] = float(score) if sections[-1]["correct"] or sections[-1]["incorrect"] else 0.0
-        sem = [s for s in sections[:-1] if not s["section"].startswith("gram")]
-        syn = [s for s in sections[:-1] if s["section"].startswith("gram")]
-        for name, part in (("analogy_semantic", sem), ("analogy_syntactic", syn)):
-            right = sum(len(s["correct"]) for s in part)
-            n = right + sum(len(s["incorrect"]) for s in part)
-            out[name] = right / n if n else 0.0
-        out["analogy_n"] = len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])
         for key, fname in (("ws353", WS353), ("simlex", SIMLEX)):
             try:
                 _pearson, spearman, oov = kv.evaluate_word_pairs(str(gensim_datapath(fname)),
