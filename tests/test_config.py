@@ -34,7 +34,7 @@ def test_conf_dir_is_the_repository_conf():
 def test_default_config_composes_and_validates():
     cfg = _compose()
     validate(cfg)
-    assert cfg.model.name == "skipgram" and cfg.loss.name == "nce" and cfg.optimizer.name == "sgd"
+    assert cfg.model.name == "skipgram" and cfg.loss.name == "neg" and cfg.optimizer.name == "sgd"
     assert cfg.data.name == "wiki_sample" and cfg.seed == 42 and cfg.name == "default"
     assert cfg.deterministic is True and cfg.resume == "auto"
 
@@ -53,22 +53,40 @@ def test_every_experiment_preset_composes(preset):
     validate(cfg)
 
 
-@pytest.mark.parametrize("model", _options("model"))
+@pytest.mark.parametrize("loss", _options("loss"))
 @pytest.mark.parametrize("optimizer", _options("optimizer"))
-def test_every_model_optimizer_pair_has_a_default_lr(model, optimizer):
-    assert (CONF / "lr_default" / f"{model}_{optimizer}.yaml").is_file()
-    cfg = _compose(f"model={model}", f"optimizer={optimizer}")
-    assert cfg.lr > 0
+def test_every_loss_optimizer_pair_gets_a_learning_rate(loss, optimizer):
+    from w2vexp.auto import resolve
+
+    cfg = _compose(f"loss={loss}", f"optimizer={optimizer}")
+    assert cfg.lr is None
+    resolve(cfg, examples_per_epoch=1e6)
+    assert cfg.lr > 0 and cfg.batch_size >= 128
+
+
+def test_the_rule_keeps_groups_that_divide_the_batch_and_shrinks_batches_for_small_corpora():
+    from w2vexp.auto import resolve
+
+    cfg = _compose()
+    assert resolve(cfg, examples_per_epoch=1e7) == {"batch_size": 4096, "lr": 2.0, "loss.shared_negatives": 8,
+                                                    "loss.negative_groups": 8}
+    cfg = _compose("model=cbow")
+    assert resolve(cfg, examples_per_epoch=1e7)["batch_size"] == 1024
+    cfg = _compose()
+    assert resolve(cfg, examples_per_epoch=50_000)["batch_size"] == 128  # >= 200 steps an epoch when it can
+    cfg = _compose("batch_size=768", "lr=0.5")
+    chosen = resolve(cfg, examples_per_epoch=1e7)
+    assert "batch_size" not in chosen and "lr" not in chosen and cfg.batch_size % cfg.loss.negative_groups == 0
 
 
 @pytest.mark.parametrize("override,key", [
     ("lr=-1", "lr"), ("window=0", "window"), ("batch_size=0", "batch_size"), ("embed_size=-5", "embed_size"),
     ("loss.num_sampled=100000000", "num_sampled"), ("subsample=1.5", "subsample"), ("resume=sometimes", "resume"),
     ("train.checkpoint_every=0", "train.checkpoint_every"), ("vocab_size=1", "vocab_size"),
-    ("loss.negative_groups=3", "loss.negative_groups"),
+    ("batch_size=512 loss.negative_groups=3", "loss.negative_groups"),
 ])
 def test_out_of_range_values_are_named(override, key):
-    cfg = _compose(override)
+    cfg = _compose(*override.split())
     with pytest.raises(UserError, match=key):
         validate(cfg)
 

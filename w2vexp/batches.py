@@ -94,6 +94,7 @@ class ExampleStream:
         self.chunk_tokens = chunk_tokens
         self.pad = pad
         self.counts = np.asarray(counts, dtype=np.float64)
+        self.sample = sample
         self.keep = keep_probabilities(counts, sample)
         self.n_chunks = max(1, math.ceil(len(ids) / chunk_tokens))
         self.pos = Position()
@@ -119,9 +120,16 @@ class ExampleStream:
 
     def examples_per_epoch(self) -> float:
         """Expected number of examples in one epoch (used to turn train.epochs into steps)."""
-        kept = float((self.counts * self.keep).sum()) * len(self.ids) / max(self.counts.sum(), 1.0)
-        if self.model == "skipgram":
-            return kept * (self.window + 1)  # 2 sides x mean reduced window (window + 1) / 2
+        return self.expected_examples(self.ids, self.counts, self.model, self.window, self.sample)
+
+    @staticmethod
+    def expected_examples(ids, counts, model: str, window: int, sample: float) -> float:
+        """Expected examples per epoch of a corpus: the tokens kept by subsampling, times the
+        mean number of context words (skip-gram) or once each (CBOW)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        kept = float((counts * keep_probabilities(counts, sample)).sum()) * len(ids) / max(counts.sum(), 1.0)
+        if model == "skipgram":
+            return kept * (window + 1)  # 2 sides x mean reduced window (window + 1) / 2
         return kept
 
     # ------------------------------------------------------------ batches

@@ -34,8 +34,12 @@ class LossConfig:
     num_sampled: int = 64  # noise / negative samples per positive (nce, neg, sampled_softmax)
     ns_exponent: float = 0.75  # the noise distribution is unigram counts ** ns_exponent
     remove_accidental_hits: bool = False  # nce / sampled_softmax: drop noise samples equal to the target
-    shared_negatives: int = 0  # neg: one pool of this many noise words per batch (0: per example)
-    negative_groups: int = 1  # neg with shared_negatives: a separate pool for each of this many equal parts of a batch
+    # neg: one pool of this many noise words per group of examples (0: num_sampled per example, as
+    # word2vec.c); None: chosen by w2vexp.auto
+    shared_negatives: Optional[int] = None
+    # neg with shared_negatives: a separate pool for each of this many equal parts of a batch;
+    # None: chosen by w2vexp.auto
+    negative_groups: Optional[int] = None
 
 
 @dataclass
@@ -64,8 +68,10 @@ class DataConfig:
 class TrainConfig:
     steps: Optional[int] = None  # wins over epochs when set
     epochs: float = 1.0
-    checkpoint_every: int = 1000
-    eval_every: int = 0  # 0: only at the end
+    checkpoint_every: Optional[int] = None  # in steps; None: every checkpoint_seconds of wall time
+    checkpoint_seconds: float = 60.0  # the automatic checkpoint cadence
+    eval_every: Optional[int] = None  # in steps (0: only at the end); None: automatic, see eval_seconds
+    eval_seconds: float = 30.0  # automatic evaluation: at least this far apart, and at most 5% of the time
     log_every: int = 100
     keep_checkpoints: int = 3
     steps_per_call: int = 50  # training steps run inside one compiled graph call
@@ -83,11 +89,11 @@ class Config:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    lr: float = 1.0
+    lr: Optional[float] = None  # None: chosen for the loss and the optimizer by w2vexp.auto
     seed: int = 42
     name: str = "default"
     embed_size: int = 128
-    batch_size: int = 128
+    batch_size: Optional[int] = None  # None: chosen from the model and the corpus by w2vexp.auto
     window: int = 1
     vocab_size: int = 50000
     min_count: int = 5
@@ -133,9 +139,12 @@ def validate(cfg: Any) -> None:
     _check(cfg.loss.name in LOSSES, "loss", cfg.loss.name, f"one of {', '.join(LOSSES)}")
     _check(cfg.optimizer.name in OPTIMIZERS, "optimizer", cfg.optimizer.name, f"one of {', '.join(OPTIMIZERS)}")
     _check(cfg.data.name in DATASETS, "data", cfg.data.name, f"one of {', '.join(DATASETS)}")
-    _check(cfg.lr > 0 and math.isfinite(cfg.lr), "lr", cfg.lr, "must be a number > 0")
-    for key in ("embed_size", "batch_size", "window", "vocab_size", "min_count"):
+    _check(cfg.lr is None or (cfg.lr > 0 and math.isfinite(cfg.lr)), "lr", cfg.lr,
+           "must be a number > 0 (or null: chosen for the loss and optimizer)")
+    for key in ("embed_size", "window", "vocab_size", "min_count"):
         _check(getattr(cfg, key) >= 1, key, getattr(cfg, key), "must be an integer >= 1")
+    _check(cfg.batch_size is None or cfg.batch_size >= 1, "batch_size", cfg.batch_size,
+           "must be an integer >= 1 (or null: chosen from the model and the corpus)")
     _check(cfg.vocab_size >= 2, "vocab_size", cfg.vocab_size, "must be >= 2")
     _check(0 <= cfg.subsample < 1, "subsample", cfg.subsample, "must be in [0, 1) (0 turns subsampling off)")
     _check(cfg.resume in RESUME, "resume", cfg.resume, "auto or never")
@@ -148,9 +157,11 @@ def validate(cfg: Any) -> None:
     if loss.name in ("nce", "neg", "sampled_softmax"):
         _check(1 <= loss.num_sampled < cfg.vocab_size, "loss.num_sampled", loss.num_sampled,
                f"must be >= 1 and < vocab_size ({cfg.vocab_size})")
-    _check(loss.shared_negatives >= 0, "loss.shared_negatives", loss.shared_negatives, "must be >= 0 (0: per example)")
-    _check(loss.negative_groups >= 1 and cfg.batch_size % loss.negative_groups == 0, "loss.negative_groups",
-           loss.negative_groups, f"must be >= 1 and divide batch_size ({cfg.batch_size})")
+    _check(loss.shared_negatives is None or loss.shared_negatives >= 0, "loss.shared_negatives",
+           loss.shared_negatives, "must be >= 0 (0: per example; null: automatic)")
+    _check(loss.negative_groups is None or (loss.negative_groups >= 1 and (
+        cfg.batch_size is None or cfg.batch_size % loss.negative_groups == 0)), "loss.negative_groups",
+           loss.negative_groups, f"must be >= 1 and divide batch_size ({cfg.batch_size}) (or null: automatic)")
     _check(loss.ns_exponent >= 0, "loss.ns_exponent", loss.ns_exponent, "must be >= 0")
     opt = cfg.optimizer
     _check(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule, f"one of {', '.join(SCHEDULES)}")
@@ -165,9 +176,13 @@ def validate(cfg: Any) -> None:
         _check(t.steps >= 1, "train.steps", t.steps, "must be >= 1 (or null to use train.epochs)")
     else:
         _check(t.epochs > 0, "train.epochs", t.epochs, "must be > 0")
-    _check(t.checkpoint_every >= 1, "train.checkpoint_every", t.checkpoint_every, "must be >= 1")
+    _check(t.checkpoint_every is None or t.checkpoint_every >= 1, "train.checkpoint_every", t.checkpoint_every,
+           "must be >= 1 (or null: every train.checkpoint_seconds)")
+    _check(t.checkpoint_seconds > 0, "train.checkpoint_seconds", t.checkpoint_seconds, "must be > 0")
+    _check(t.eval_seconds > 0, "train.eval_seconds", t.eval_seconds, "must be > 0")
     _check(t.log_every >= 1, "train.log_every", t.log_every, "must be >= 1")
-    _check(t.eval_every >= 0, "train.eval_every", t.eval_every, "must be >= 0 (0: only at the end)")
+    _check(t.eval_every is None or t.eval_every >= 0, "train.eval_every", t.eval_every,
+           "must be >= 0 (0: only at the end; null: automatic)")
     _check(t.keep_checkpoints >= 2, "train.keep_checkpoints", t.keep_checkpoints,
            "must be >= 2 (a corrupt latest checkpoint falls back to the one before)")
     _check(t.steps_per_call >= 1, "train.steps_per_call", t.steps_per_call, "must be >= 1")

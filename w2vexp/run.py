@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import conf_dir, register_schema, validate
 from .errors import RunFolderError, TrainingFailed, UserError
 from .names import run_dirname
-from .rundir import RunFolder, git_commit, now, versions
+from .rundir import RunFolder, git_commit, now, process_seconds, versions
 
 
 if not OmegaConf.has_resolver("w2vexp_dirname"):
@@ -70,11 +71,26 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
         folder.unlock()
 
 
+def time_spent(prepare: float, parts: dict) -> dict:
+    """Where this process's wall time went (run.json "time", seconds): preparing the corpus,
+    waiting for batches (batch building that did not overlap training), the training loop,
+    evaluations, checkpoints, summaries, exports, and start-up -- the rest: Python, Hydra and
+    TensorFlow starting, building, compiling and restoring the graph."""
+    total = process_seconds()
+    out = {"prepare": prepare, **{k: parts.get(k, 0.0) for k in ("batches", "train_loop", "evaluate", "checkpoints",
+                                                                  "summaries", "exports")}}
+    out["startup"] = max(0.0, total - sum(out.values()))
+    out["total"] = total
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     from . import artifacts
     from .data import prepare_corpus
 
+    t0 = time.perf_counter()
     corpus = prepare_corpus(cfg)
+    t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size
     if cfg.loss.name in ("nce", "neg", "sampled_softmax") and cfg.loss.num_sampled >= V:
         raise UserError(f"loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
@@ -102,6 +118,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         "corpus": {"source": cfg.data.name, "tokens": int(len(corpus.ids)), "raw_tokens": corpus.raw_tokens,
                    "vocab_size": V, "prepared": str(corpus.folder)},
         "resumes": list(previous.get("resumes") or []),
+        "auto": trainer.chosen,  # what w2vexp.auto chose for the keys left null
         "pid": os.getpid(),
     }
     if start > 0:
@@ -127,12 +144,14 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         folder.update_info(status="failed", reason=f"{type(e).__name__}: {e}"[:500], ended=now())
         raise
     emb = trainer.model.embeddings()
-    artifacts.write_vectors(folder.path, corpus.words, emb)
-    artifacts.write_projector(folder.path, emb)
+    with trainer.timed("exports"):
+        artifacts.write_vectors(folder.path, corpus.words, emb)
+        artifacts.write_projector(folder.path, emb)
     info = folder.update_info(
         status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,
         words_per_sec=result.words_per_sec, train_seconds=result.train_seconds,
-        sha256=artifacts.embedding_sha256(emb), metrics=result.metrics)
+        sha256=artifacts.embedding_sha256(emb), metrics=result.metrics,
+        time=time_spent(t_prepare, trainer.seconds))
     log.info(f"run folder: {_show(folder.path)}  ({result.steps} steps, final loss {result.final_loss:.4g}, "
              f"{result.words_per_sec:,.0f} words/s)")
     from .evaluate import format_metrics

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Optional
@@ -23,6 +24,7 @@ from .errors import RunFolderError
 RUN_JSON = "run.json"
 LOCK = ".lock"
 EVENTS_GLOB = "events.out.tfevents.*"
+_IMPORTED = time.monotonic()
 
 
 def now() -> str:
@@ -39,6 +41,17 @@ def versions() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def process_seconds() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere: since this module was
+    imported, which misses the interpreter's own start-up)."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
+        return float(Path("/proc/uptime").read_text().split()[0]) - start
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
 
 
 def git_commit(cwd: Path) -> Optional[str]:

@@ -8,6 +8,7 @@ bit for bit the run that was never stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -19,6 +20,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from . import auto
 from .batches import ExampleStream, Position, prefetch
 from .errors import TrainingFailed
 from .evaluate import format_metrics
@@ -66,6 +68,44 @@ def hparams_of(cfg, overrides: list) -> dict:
         if isinstance(v, (bool, int, float, str)):
             out[k[:-5] if k.endswith(".name") else k] = v
     return out
+
+
+EVAL_OVERHEAD = 0.05  # automatic evaluation cadence: evaluations take at most this share of the time
+
+
+class Cadence:
+    """When a periodic task (checkpoint, evaluation, histograms) is due after a block of steps:
+    on every multiple of `every` steps when that is set (the block sizes end on them), else by
+    wall time -- once `seconds` have passed since it last ran, and, with `overhead`, once the
+    time since then is at least its last cost / overhead, so it takes at most that share of
+    the run (SPEC section 10). A time-based cadence changes when summaries are written, never
+    the training: every step is the same whatever the blocks, so resume stays bitwise exact."""
+
+    def __init__(self, every: Optional[int], seconds: float, overhead: float = 0.0) -> None:
+        self.every, self.seconds, self.overhead = every, seconds, overhead
+        self.last = time.perf_counter()
+        self.spent = 0.0
+
+    def __call__(self, step: int) -> bool:
+        if self.every is not None:  # 0: never (only at the end, which the caller adds)
+            return self.every > 0 and step % self.every == 0
+        wait = max(self.seconds, self.spent / self.overhead if self.overhead else 0.0)
+        if time.perf_counter() - self.last < wait:
+            return False
+        self.reset()
+        return True
+
+    def reset(self) -> None:
+        self.last = time.perf_counter()
+
+    def cost(self, seconds: float) -> None:
+        """What the task just took (sets the next wait under `overhead`)."""
+        self.spent = seconds
+        self.reset()
+
+
+class _Clock:
+    seconds = 0.0
 
 
 def block_sizes(start: int, total: int, per_call: int, every: list[int]) -> Iterator[int]:
@@ -124,6 +164,8 @@ class Trainer:
         self.folder = folder
         self.tf = tf
         V = corpus.vocab_size
+        self.chosen = auto.resolve(cfg, ExampleStream.expected_examples(corpus.ids, corpus.counts, cfg.model.name,
+                                                                         cfg.window, cfg.subsample))
         self.stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window,
                                     sample=cfg.subsample, batch_size=cfg.batch_size, seed=cfg.seed,
                                     chunk_tokens=cfg.train.chunk_tokens, pad=V)
@@ -154,6 +196,29 @@ class Trainer:
         self.overrides = list(overrides or [])
         self.evaluate = evaluate  # False: no evaluation inside the loop (benchmarks time training alone)
         self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
+        self.seconds: dict = {}  # where this process's time went, by part (run.json "time")
+
+    def _waited(self, blocks):
+        """The blocks, with the time spent waiting for each added to self.seconds["batches"]
+        (batch building that did not overlap training)."""
+        it = iter(blocks)
+        while True:
+            with self.timed("batches"):
+                block = next(it, None)
+            if block is None:
+                return
+            yield block
+
+    @contextlib.contextmanager
+    def timed(self, part: str):
+        """Add the time of the `with` block to self.seconds[part]."""
+        clock = _Clock()
+        t0 = time.perf_counter()
+        try:
+            yield clock
+        finally:
+            clock.seconds = time.perf_counter() - t0
+            self.seconds[part] = self.seconds.get(part, 0.0) + clock.seconds
 
     # ------------------------------------------------------------ checkpoints
     def restore(self) -> int:
@@ -307,23 +372,25 @@ class Trainer:
         pad_lab = np.zeros([K, cfg.batch_size], np.int32)
         if start == 0:
             self._start_summaries(writer)
-        eval_every = cfg.train.eval_every
+        t = cfg.train
+        ckpt_due = Cadence(t.checkpoint_every, t.checkpoint_seconds)
+        eval_due = Cadence(t.eval_every, t.eval_seconds, overhead=EVAL_OVERHEAD)
+        hist_due = Cadence(t.histogram_every, 0.0) if t.histogram_every else None  # None: with checkpoints
         metrics: dict = {}
-        log_every = cfg.train.log_every
-        hist_every = cfg.train.histogram_every or cfg.train.checkpoint_every
+        log_every = t.log_every
         step = start
         t_log, words_log = time.perf_counter(), st["words"]
         from tqdm import tqdm
 
         bar = tqdm(total=self.total_steps, initial=start, unit="step", mininterval=1.0, dynamic_ncols=True,
                    desc=f"{cfg.model.name}/{cfg.loss.name}", disable=not sys.stderr.isatty())
-        sizes = block_sizes(start, self.total_steps, K, [cfg.train.checkpoint_every, hist_every, eval_every])
+        sizes = block_sizes(start, self.total_steps, K, [t.checkpoint_every or 0, t.histogram_every, t.eval_every or 0])
         try:
             with _StopFlag() as stop, prefetch(self.stream, sizes) as blocks:
                 # a call of zero steps compiles the step function while the first block is built
                 if start < self.total_steps:
                     self._compile(pad_in, pad_lab)
-                for block in blocks:
+                for block in self._waited(blocks):
                     n = block.steps
                     if n < K:
                         pad_in[:n] = block.inputs
@@ -335,6 +402,7 @@ class Trainer:
                     losses, lrs = self.model.train_steps(x, y, np.int32(n))
                     losses, lrs = losses.numpy()[:n], lrs.numpy()[:n]
                     dt = time.perf_counter() - t0
+                    self.seconds["train_loop"] = self.seconds.get("train_loop", 0.0) + dt
                     if not np.all(np.isfinite(losses)):
                         bad = step + 1 + int(np.argmin(np.isfinite(losses)))
                         raise TrainingFailed(f"loss became {losses[bad - step - 1]} at step {bad} "
@@ -361,19 +429,26 @@ class Trainer:
                                 bar.set_postfix(loss=f"{last_loss:.4g}", words_s=f"{wps:,.0f}", refresh=False)
                     step += n
                     bar.update(n)
-                    if step % hist_every == 0 or step == self.total_steps:
-                        self._histograms(writer, step)
-                    if self.evaluate and ((eval_every and step % eval_every == 0) or step == self.total_steps):
-                        metrics = self._evaluate(writer, step)
+                    last = step == self.total_steps
+                    checkpoint = last or ckpt_due(step)
+                    if checkpoint if hist_due is None else (last or hist_due(step)):
+                        with self.timed("summaries"):
+                            self._histograms(writer, step)
+                    if self.evaluate and (last or eval_due(step)):
+                        with self.timed("evaluate") as clock:
+                            metrics = self._evaluate(writer, step)
+                        eval_due.cost(clock.seconds)
                         log.info(f"step {step:,} evaluation: {format_metrics(metrics)}")
                         reason = self.on_eval(step, metrics) if self.on_eval and step < self.total_steps else None
                         if reason:
                             writer.flush()
                             self.save(step)
                             raise Pruned(reason)
-                    if step % cfg.train.checkpoint_every == 0 or step == self.total_steps:
+                    if checkpoint:
                         writer.flush()  # events up to a checkpoint are on disk before it is
-                        self.save(step)
+                        with self.timed("checkpoints"):
+                            self.save(step)
+                        ckpt_due.reset()
                         log.info(f"step {step:,}/{self.total_steps:,}: loss {st['last_loss']:.4g}, "
                                  f"{st['words'] / max(st['seconds'], 1e-9):,.0f} words/s")
                     if stop.signal is not None and step < self.total_steps:
@@ -389,7 +464,8 @@ class Trainer:
         if not metrics and self.evaluate:  # resumed at the very end (killed after the last checkpoint)
             from .evaluate import evaluate_embeddings
 
-            metrics = evaluate_embeddings(self.corpus.words, self.model.embeddings())
+            with self.timed("evaluate"):
+                metrics = evaluate_embeddings(self.corpus.words, self.model.embeddings())
         secs = st["seconds"]
         last = st["last_loss"]
         return TrainResult(steps=step, final_loss=None if math.isnan(last) else last,
