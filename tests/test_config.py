@@ -68,8 +68,8 @@ def test_the_rule_keeps_groups_that_divide_the_batch_and_shrinks_batches_for_sma
     from w2vexp.auto import resolve
 
     cfg = _compose()
-    assert resolve(cfg, examples_per_epoch=1e7) == {"batch_size": 4096, "lr": 2.0, "loss.shared_negatives": 8,
-                                                    "loss.negative_groups": 8}
+    assert resolve(cfg, examples_per_epoch=1e7) == {"batch_size": 4096, "lr": 1.75, "loss.shared_negatives": 8,
+                                                    "loss.negative_groups": 16}
     cfg = _compose("model=cbow")
     assert resolve(cfg, examples_per_epoch=1e7)["batch_size"] == 1024
     cfg = _compose()

@@ -90,7 +90,7 @@ def nearest(emb: np.ndarray, words: list, wanted: list, k: int = 8) -> dict:
     return out
 
 
-def probe_words(wanted: list, words: list, n: int = 5) -> list:
+def probe_words(wanted: list, words: list, n: int = 6) -> list:
     """The configured probe words that are in the vocabulary, else a few frequent ones."""
     have = [w for w in wanted if w in set(words)]
     if have:

@@ -101,7 +101,7 @@ class Config:
     subsample: float = 1e-3
     deterministic: bool = True
     resume: str = "auto"
-    probe_words: List[str] = field(default_factory=lambda: ["king", "war", "one", "music", "city"])
+    probe_words: List[str] = field(default_factory=lambda: ["three", "france", "king", "war", "music", "city"])
     optimized_metric: str = "analogy_acc"  # what a run returns to a sweeper (hparams_search) to maximise
 
 

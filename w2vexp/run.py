@@ -72,8 +72,8 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
 
 
 def time_spent(prepare: float, parts: dict) -> dict:
-    """Where this process's wall time went (run.json "time", seconds): preparing the corpus,
-    waiting for batches (batch building that did not overlap training), the training loop,
+    """Where this process's wall time went (run.json "time", seconds): preparing the corpus
+    (TensorFlow's import runs meanwhile when the corpus is prepared in a child process), waiting for batches (batch building that did not overlap training), the training loop,
     evaluations, checkpoints, summaries, exports, and start-up -- the rest: Python, Hydra and
     TensorFlow starting, building, compiling and restoring the graph."""
     total = process_seconds()
@@ -87,17 +87,20 @@ def time_spent(prepare: float, parts: dict) -> dict:
 def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     from . import artifacts
     from .data import prepare_corpus
+    from .tfsetup import compile_cache_dir, configure, configure_compile_cache, import_while
 
     t0 = time.perf_counter()
+    xla_cache = compile_cache_dir(cfg)
+    if xla_cache:  # XLA reads its cache flag when TensorFlow is imported
+        configure_compile_cache(xla_cache)
+    import_while(prepare_corpus, cfg)  # the corpus is prepared in a child while TensorFlow loads
     corpus = prepare_corpus(cfg)
     t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size
     if cfg.loss.name in ("nce", "neg", "sampled_softmax") and cfg.loss.num_sampled >= V:
         raise UserError(f"loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
                         f"vocabulary of this corpus ({V} words)")
-    from .tfsetup import compile_cache_dir, configure
-
-    tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed, compile_cache_dir(cfg))
+    tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed, xla_cache)
     from .pruning import reporter_from_env
     from .train import Interrupted, Pruned, Trainer
 

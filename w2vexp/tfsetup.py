@@ -38,6 +38,42 @@ def import_tensorflow():
     return tf
 
 
+def _quiet_child(work, args) -> None:
+    """A forked child's body: run work(*args); its errors are left to the parent, which runs the
+    same work again and reports them (a child prints nothing of its own)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        work(*args)
+    except BaseException:  # noqa: BLE001
+        os._exit(1)
+    os._exit(0)
+
+
+def import_while(work, *args, quick_fail: float = 0.3) -> None:
+    """Run work(*args) in a forked child while this process imports TensorFlow (3-5 s of
+    start-up), on another core; return when both are done. For work whose result lands on disk,
+    such as preparing the corpus into its cache: the caller then runs it again and finds it
+    done (or meets its error). Work that fails within `quick_fail` seconds (a missing or binary
+    file) is left to the caller before the import, so bad input still fails at once. Without
+    fork, or once TensorFlow is imported (a later job of an in-process sweep; forking then is
+    unsafe), nothing is done here."""
+    if "tensorflow" in sys.modules or not hasattr(os, "fork"):
+        return
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(target=_quiet_child, args=(work, args), daemon=True)
+    child.start()
+    child.join(quick_fail)
+    if child.exitcode not in (None, 0):
+        return
+    try:
+        import_tensorflow()
+    finally:
+        child.join()
+
+
 def compile_cache_dir(cfg, min_free_bytes: int = 200 << 20) -> str | None:
     """Where XLA keeps compiled programs for later runs (train.compile_cache): a folder per
     TensorFlow version under data.cache_dir, so an upgrade never meets an older executable.
@@ -80,6 +116,16 @@ def clear_compile_cache() -> str | None:
     return m.group(1)
 
 
+def configure_compile_cache(folder: str) -> None:
+    """Point XLA's persistent compile cache at `folder` (TF_XLA_FLAGS, read once when
+    TensorFlow is imported: no effect after that)."""
+    if "tensorflow" in sys.modules:
+        return
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if "tf_xla_persistent_cache_directory" not in flags:
+        os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={folder}".strip()
+
+
 def configure(threads: int, deterministic: bool, seed: int, compile_cache: str | None = None):
     """Set TensorFlow's thread pools (first call in a process only: TF fixes them at the first
     op, so later jobs of an in-process sweep keep them), op determinism, and seed Python, NumPy
@@ -89,10 +135,8 @@ def configure(threads: int, deterministic: bool, seed: int, compile_cache: str |
     the cache checks the whole HLO module, writes atomically, and skips ~0.3-0.5 s of
     compilation per run. Returns the tf module."""
     global _configured_threads
-    if compile_cache and "tensorflow" not in sys.modules:
-        flags = os.environ.get("TF_XLA_FLAGS", "")
-        if "tf_xla_persistent_cache_directory" not in flags:
-            os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={compile_cache}".strip()
+    if compile_cache:
+        configure_compile_cache(compile_cache)
     tf = import_tensorflow()
     if _configured_threads is None:
         n = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
