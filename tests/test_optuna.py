@@ -108,3 +108,28 @@ def test_optuna_dashboard_opens_the_study_file(cli):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_hopeless_trial_stops_early_as_a_finished_run(cli, monkeypatch):
+    """A job told (through the environment, as the sweeper does) that it runs for a trial whose
+    study already has five far better trials stops at its first evaluation: a finished run of
+    fewer steps, with its vectors, and `stopped_early` saying why."""
+    from w2vexp.pruning import ENV_PRUNER, ENV_STORAGE, ENV_STUDY, ENV_TRIAL
+
+    storage = f"sqlite:///{cli.dir / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    for _ in range(5):
+        t = study.ask()
+        t.report(0.9, 100)
+        study.tell(t, 0.9)
+    trial = study.ask()
+    for k, v in ((ENV_STORAGE, storage), (ENV_STUDY, "s"), (ENV_TRIAL, str(trial._trial_id)),
+                 (ENV_PRUNER, "median:0")):
+        monkeypatch.setenv(k, v)
+    p = cli("w2vexp.run", "name=stop", "train.steps=300", "train.eval_every=100")
+    assert p.returncode == 0, p.stdout[-3000:]
+    info = json.loads((cli.dir / "outputs" / "stop" / "train.eval_every=100,train.steps=300" / "run.json").read_text())
+    assert info["status"] == "finished" and info["steps"] == 100 and "pruner" in info["stopped_early"]
+    assert (cli.dir / "outputs" / "stop" / "train.eval_every=100,train.steps=300" / "vectors.kv").is_file()
+    assert study.trials[-1].intermediate_values == {100: info["metrics"]["analogy_acc"]}

@@ -104,6 +104,27 @@ def test_kill_9_at_a_random_moment_then_resume_is_bitwise_the_uninterrupted_run(
     assert _loss_points(d) == ref_curve  # one point per step, the same values as never stopping
 
 
+def test_checkpoints_by_wall_time_resume_bitwise_too(cli, reference):
+    """The default cadence (train.checkpoint_every=null: every train.checkpoint_seconds) puts
+    checkpoints wherever the clock says; the training, and so a resumed result, is the same."""
+    args = ["train.steps=2000", "train.log_every=20", "train.checkpoint_seconds=0.3"]
+    d = cli.dir / "outputs" / "clock" / "train.checkpoint_seconds=0.3,train.steps=2000"
+    proc = _popen(cli, "name=clock", *args)
+    assert _wait_ckpt(d, proc, 2)
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = killed and _info(d)["status"] != "finished"
+    p = cli("w2vexp.run", "name=clock", *args)
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert _info(d)["sha256"] == _info(reference)["sha256"]  # the step-based reference run
+    if killed:
+        assert _info(d)["resumes"][-1]["from_step"] > 0
+    assert _loss_points(d) == _loss_points(reference)
+    assert set(_info(d)["time"]) >= {"prepare", "startup", "train_loop", "evaluate", "checkpoints", "exports", "total"}
+
+
 def test_ctrl_c_checkpoints_marks_interrupted_and_resumes(cli, reference):
     d = cli.dir / "outputs" / "int" / LONG_DIR
     proc = _popen(cli, "name=int", *LONG)

@@ -11,8 +11,10 @@ and the corpus (SPEC section 2).
 - `lr`: `LR`, by optimizer, for sgd by loss and for neg by model (constant: sgd's schedule is
   constant). On wiki_sample (2.6k steps of 4096) skip-gram liked 2.0 best, on 5M tokens of
   docstrings (29k steps) 1.5; 1.75 is within noise of the best on both.
-- `loss.shared_negatives` (neg): 8 -- one pool of 8 noise words shared by a group of examples,
-  weighted num_sampled / 8 so the expected objective is word2vec's (`NegativeSamplingLoss`).
+- `loss.shared_negatives` (neg): 8, or num_sampled when that is larger -- one pool of noise
+  words shared by a group of examples, each weighted num_sampled / shared_negatives so the
+  expected objective is word2vec's (`NegativeSamplingLoss`). Never more than 1: a noise word
+  weighted num_sampled / 8 with num_sampled = 48 took pushes large enough to diverge.
 - `loss.negative_groups` (neg): one pool per `GROUP_ROWS` = 256 examples of the batch, so no
   noise row takes the summed push of a whole large batch (256 rows learned better than 512 on
   both corpora, at the same speed).
@@ -63,7 +65,7 @@ def resolve(cfg, examples_per_epoch: float) -> dict:
         cfg.lr = chosen["lr"] = learning_rate(cfg.model.name, cfg.loss.name, cfg.optimizer.name)
     if cfg.loss.name == "neg":
         if cfg.loss.shared_negatives is None:
-            cfg.loss.shared_negatives = chosen["loss.shared_negatives"] = SHARED_NEGATIVES
+            cfg.loss.shared_negatives = chosen["loss.shared_negatives"] = max(SHARED_NEGATIVES, cfg.loss.num_sampled)
         if cfg.loss.negative_groups is None:
             groups = max(1, cfg.batch_size // GROUP_ROWS) if cfg.loss.shared_negatives else 1
             while cfg.batch_size % groups:

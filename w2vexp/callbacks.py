@@ -65,7 +65,7 @@ class SweepReport(Callback):
             return
         rows.sort(key=_key)
         print(f"\n[w2vexp] sweep {sweep}: {len(rows)} runs, best first\n" + render(rows, "table", False), flush=True)
-        failed = [r for r in rows if r["status"] not in ("finished", "pruned")]  # pruned: the pruner's choice
+        failed = [r for r in rows if r["status"] != "finished"]
         if failed:
             print(f"[w2vexp] {len(failed)} job(s) did not finish: " +
                   "; ".join(f"{r['run']} ({r['status']}: {r['reason']})" for r in failed), flush=True)

@@ -4,8 +4,9 @@
 which tells each job its study and trial through the environment (`hydra.job.env_set`, applied
 by every launcher). At every periodic evaluation the training loop reports the value of
 `optimized_metric` to that trial and asks the study's pruner whether the trial is hopeless; if
-so the run stops with a checkpoint and run.json status `pruned`. Outside a search nothing here
-is used. Nothing here imports TensorFlow.
+the run stops early there, like early stopping: a checkpoint, the evaluation it stopped at, its
+exports, and run.json status `finished` with `stopped_early` saying why (the sweeper tells Optuna
+the trial was pruned). Outside a search nothing here is used. Nothing here imports TensorFlow.
 """
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
                         f"vocabulary of this corpus ({V} words)")
     tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed, xla_cache)
     from .pruning import reporter_from_env
-    from .train import Interrupted, Pruned, Trainer
+    from .train import Interrupted, Trainer
 
     artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
     trainer = Trainer(cfg, corpus, folder, tf, overrides=overrides, on_eval=reporter_from_env(cfg.optimized_metric))
@@ -137,9 +137,6 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         folder.update_info(status="interrupted", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
         log.error(str(e))
         raise SystemExit(Interrupted.exit_code)
-    except Pruned as e:
-        log.info(f"run {_show(folder.path)}: {e}")
-        return folder.update_info(status="pruned", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
     except TrainingFailed as e:
         folder.update_info(status="failed", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
         raise
@@ -153,7 +150,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     info = folder.update_info(
         status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,
         words_per_sec=result.words_per_sec, train_seconds=result.train_seconds,
-        sha256=artifacts.embedding_sha256(emb), metrics=result.metrics,
+        sha256=artifacts.embedding_sha256(emb), metrics=result.metrics, stopped_early=result.stopped_early,
         time=time_spent(t_prepare, trainer.seconds))
     log.info(f"run folder: {_show(folder.path)}  ({result.steps} steps, final loss {result.final_loss:.4g}, "
              f"{result.words_per_sec:,.0f} words/s)")

@@ -30,10 +30,6 @@ from .rundir import RunFolder
 log = logging.getLogger("w2vexp")
 
 
-class Pruned(Exception):
-    """The Optuna pruner judged the run hopeless: a checkpoint was saved, run.json says `pruned`."""
-
-
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM: a checkpoint was saved and run.json says `interrupted`."""
 
@@ -48,6 +44,7 @@ class TrainResult:
     train_seconds: float
     resumed_from: int
     metrics: dict
+    stopped_early: Optional[str] = None  # why the run ended before its last step (the Optuna pruner)
 
 
 def hparams_of(cfg, overrides: list) -> dict:
@@ -377,6 +374,7 @@ class Trainer:
         eval_due = Cadence(t.eval_every, t.eval_seconds, overhead=EVAL_OVERHEAD)
         hist_due = Cadence(t.histogram_every, 0.0) if t.histogram_every else None  # None: with checkpoints
         metrics: dict = {}
+        stopped_early = None
         log_every = t.log_every
         step = start
         t_log, words_log = time.perf_counter(), st["words"]
@@ -439,11 +437,13 @@ class Trainer:
                             metrics = self._evaluate(writer, step)
                         eval_due.cost(clock.seconds)
                         log.info(f"step {step:,} evaluation: {format_metrics(metrics)}")
-                        reason = self.on_eval(step, metrics) if self.on_eval and step < self.total_steps else None
-                        if reason:
+                        stopped_early = self.on_eval(step, metrics) if self.on_eval and not last else None
+                        if stopped_early:  # early stopping: the run ends here, as a finished run
                             writer.flush()
-                            self.save(step)
-                            raise Pruned(reason)
+                            with self.timed("checkpoints"):
+                                self.save(step)
+                            log.info(f"step {step:,}: {stopped_early}")
+                            break
                     if checkpoint:
                         writer.flush()  # events up to a checkpoint are on disk before it is
                         with self.timed("checkpoints"):
@@ -470,4 +470,4 @@ class Trainer:
         last = st["last_loss"]
         return TrainResult(steps=step, final_loss=None if math.isnan(last) else last,
                            words_per_sec=st["words"] / max(secs, 1e-9),
-                           train_seconds=secs, resumed_from=start, metrics=metrics)
+                           train_seconds=secs, resumed_from=start, metrics=metrics, stopped_early=stopped_early)

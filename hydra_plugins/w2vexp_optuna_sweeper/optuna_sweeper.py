@@ -13,7 +13,8 @@ by default, which optuna-dashboard opens), and:
   which every launcher applies and which does not change the run's folder name), so the
   training loop can report its periodic evaluations and be stopped early by the pruner;
 - a job's outcome is read from its run folder's run.json: `finished` gives the value of
-  `optimized_metric`, `pruned` a pruned trial, anything else a failed one.
+  `optimized_metric` (a PRUNED trial when run.json says it `stopped_early`), anything else a
+  failed one.
 
 Search spaces are written as in hydra-optuna-sweeper: `interval(a, b)` (float, `tag(log,
 interval(a, b))` for a log scale), `range(a, b[, step])` (int, b excluded like Python),
@@ -95,14 +96,15 @@ def _alive(pid: int) -> bool:
 
 
 def job_outcome(run_dir: Path, metric: str):
-    """(state, value) of a finished job from its run.json: COMPLETE with the metric, PRUNED, or FAIL."""
+    """(state, value) of a job from its run.json: COMPLETE with the metric, PRUNED (stopped early
+    by the pruner: a finished run of fewer steps), or FAIL."""
     from optuna.trial import TrialState
 
     try:
         info = json.loads((Path(run_dir) / "run.json").read_text())
     except (OSError, ValueError):
         return TrialState.FAIL, None
-    if info.get("status") == "pruned":
+    if info.get("status") == "finished" and info.get("stopped_early"):
         return TrialState.PRUNED, None
     value = (info.get("metrics") or {}).get(metric)
     if info.get("status") == "finished" and isinstance(value, (int, float)):
