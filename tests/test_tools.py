@@ -165,3 +165,22 @@ def test_every_tool_has_help():
     for tool in ("neighbors", "analogy", "evaluate", "compare", "plot", "reproduce"):
         p = _tool(f"w2vexp.{tool}", "--help")
         assert p.returncode == 0 and "usage" in p.stdout
+
+
+def test_the_three_vector_files_read_back_bitwise(tmp_path):
+    """vectors.txt (our vectorised writer), vectors.bin and vectors.kv (gensim's own writers)
+    give gensim exactly the trained float32 matrix, extreme values included."""
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(0)
+    emb = (rng.normal(size=(300, 16)) * 0.3).astype(np.float32)
+    emb[0, :8] = [0.0, -0.0, 1e-30, -3.4e38, 9.9999999e-5, 1.0, -1.0, 123456.78]
+    emb[1, :3] = [9.9999999, 0.099999999, 1e-45]
+    words = [f"w{i}" for i in range(300)]
+    write_vectors(tmp_path, words, emb)
+    txt = KeyedVectors.load_word2vec_format(str(tmp_path / "vectors.txt"))
+    binv = KeyedVectors.load_word2vec_format(str(tmp_path / "vectors.bin"), binary=True)
+    kv = KeyedVectors.load(str(tmp_path / "vectors.kv"), mmap="r")
+    for got in (txt, binv, kv):
+        assert got.index_to_key == words
+        assert np.array_equal(np.asarray(got.vectors).view(np.uint32), emb.view(np.uint32))

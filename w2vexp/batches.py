@@ -180,7 +180,7 @@ class prefetch:
     order and are the same as without the thread. Iterate it once; `close()` (or leaving a
     `with` block) stops the thread."""
 
-    def __init__(self, stream: ExampleStream, sizes: Iterator[int], depth: int = 2) -> None:
+    def __init__(self, stream: ExampleStream, sizes: Iterator[int], depth: int = 8) -> None:
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, args=(stream, sizes), name="w2vexp-batches", daemon=True)
