@@ -101,10 +101,9 @@ def write_word2vec_text(path: Path, words: list, emb: np.ndarray, rows: int = 40
         fh.write(f"{V} {D}\n".encode())
         for start in range(0, V, rows):
             chunk = format_float32(emb[start:start + rows])  # [n, D, 15]
-            sep = np.full(chunk.shape[:2] + (1,), ord(" "), dtype=np.uint8)
+            sep = np.full(chunk.shape[:2] + (1,), ord(" "), dtype=np.uint8)  # after each value: " ", last "\n"
             sep[:, -1, 0] = ord("\n")
-            body = np.concatenate([np.full(chunk.shape[:2] + (1,), ord(" "), np.uint8), chunk], axis=2)[..., 1:]
-            body = np.concatenate([body, sep], axis=2).reshape(len(chunk), -1)  # "v1 v2 ... vD\n"
+            body = np.concatenate([chunk, sep], axis=2).reshape(len(chunk), -1)  # "v1 v2 ... vD\n"
             for word, line in zip(words[start:start + rows], body):
                 fh.write(f"{word} ".encode())
                 fh.write(line.tobytes())

@@ -73,9 +73,10 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
 
 def time_spent(prepare: float, parts: dict) -> dict:
     """Where this process's wall time went (run.json "time", seconds): preparing the corpus
-    (TensorFlow's import runs meanwhile when the corpus is prepared in a child process), waiting for batches (batch building that did not overlap training), the training loop,
-    evaluations, checkpoints, summaries, exports, and start-up -- the rest: Python, Hydra and
-    TensorFlow starting, building, compiling and restoring the graph."""
+    (TensorFlow's import runs meanwhile when the corpus is prepared in a child process), waiting
+    for batches (batch building that did not overlap training), the training loop, evaluations,
+    checkpoints, summaries, exports, and start-up -- the rest: Python, Hydra and TensorFlow
+    starting, building, compiling and restoring the graph."""
     total = process_seconds()
     out = {"prepare": prepare, **{k: parts.get(k, 0.0) for k in ("batches", "train_loop", "evaluate", "checkpoints",
                                                                   "summaries", "exports")}}
