@@ -161,15 +161,16 @@ class Trainer:
         self.folder = folder
         self.tf = tf
         V = corpus.vocab_size
-        self.chosen = auto.resolve(cfg, ExampleStream.expected_examples(corpus.ids, corpus.counts, cfg.model.name,
-                                                                         cfg.window, cfg.subsample))
+        epoch_examples = ExampleStream.expected_examples(corpus.ids, corpus.counts, cfg.model.name, cfg.window,
+                                                         cfg.subsample)
+        self.chosen = auto.resolve(cfg, epoch_examples)
         self.stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window,
                                     sample=cfg.subsample, batch_size=cfg.batch_size, seed=cfg.seed,
                                     chunk_tokens=cfg.train.chunk_tokens, pad=V)
         if cfg.train.steps is not None:
             self.total_steps = int(cfg.train.steps)
         else:
-            self.total_steps = max(1, math.ceil(cfg.train.epochs * self.stream.examples_per_epoch() / cfg.batch_size))
+            self.total_steps = max(1, math.ceil(cfg.train.epochs * epoch_examples / cfg.batch_size))
         self.model = Word2Vec(cfg, corpus.counts, self.total_steps)
         # the data position and the running sums behind the logged values live in the checkpoint
         v = lambda x, dt, n: tf.Variable(x, dtype=dt, trainable=False, name=n)  # noqa: E731

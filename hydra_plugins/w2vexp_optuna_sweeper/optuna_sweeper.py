@@ -161,8 +161,8 @@ class OptunaSweeper(Sweeper):
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             pid, host = t.user_attrs.get("pid"), t.user_attrs.get("host")
             if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
-                study._storage.set_trial_user_attr(t._trial_id, "killed", True)
-                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                study._storage.set_trial_user_attr(t._trial_id, "killed", True)  # no public API for another
+                study.tell(t.number, state=TrialState.FAIL)                         # process's trial
                 study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
                 log.info(f"trial {t.number} was killed: marked failed, its parameters are tried again")
 
@@ -192,7 +192,7 @@ class OptunaSweeper(Sweeper):
         done = self._counted(study)
         if done >= self.n_trials:
             log.info(f"the study {study.study_name!r} already has {done} of {self.n_trials} trials: nothing to run")
-        metric = OmegaConf.select(self.config, "optimized_metric", default=None) or "analogy_acc"
+        metric = self.config.optimized_metric  # w2vexp's schema key (default in w2vexp.config)
         while done < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
             batch = []
@@ -207,7 +207,7 @@ class OptunaSweeper(Sweeper):
             self.job_idx += len(returns)
             for t, ret in zip(trials, returns):
                 state, value = job_outcome(Path(ret.hydra_cfg.hydra.runtime.output_dir), metric)
-                study.tell(t, value if value is not None else None, state=state)
+                study.tell(t, value, state=state)
             done = self._counted(study)
         self._report(study, metric)
 
