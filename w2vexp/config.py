@@ -76,6 +76,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     steps_per_call: int = 50  # training steps run inside one compiled graph call
     jit_compile: bool = True
+    fused: bool = True  # neg with sgd: w2vexp's fused kernel on all threads (w2vexp.kernels); false: XLA graph
     threads: int = 0  # TensorFlow intra-op threads; 0: all cores (shared fairly with parallel jobs)
     chunk_tokens: int = 1_000_000  # corpus tokens turned into examples (and shuffled) at a time
     histogram_every: int = 0  # 0: at every checkpoint

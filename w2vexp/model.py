@@ -89,6 +89,12 @@ class Word2Vec(tf.Module):
         """Summaries are written by the training loop from the values `train_steps` returns
         (loss and lr per step; histograms of the matrices at checkpoints): no host sync per
         step. This builds the compiled step function whose graph TensorBoard shows."""
+        self.kernel = self._fused_kernel()
+        if self.kernel is not None:
+            self._noise_and_lrs = tf.function(self._noise_and_lrs_of, jit_compile=bool(self.cfg.train.jit_compile),
+                                              autograph=False)
+            self.train_steps = tf.function(self._fused_steps, input_signature=self.input_spec, autograph=False)
+            return
         # TensorFlow's accidental-hit removal (ComputeAccidentalHits) has no XLA kernel
         jit = bool(self.cfg.train.jit_compile) and not (
             self.cfg.loss.name in ("nce", "sampled_softmax") and self.cfg.loss.remove_accidental_hits)
@@ -146,6 +152,47 @@ class Word2Vec(tf.Module):
                                        [tf.constant(0), tf.TensorArray(tf.float32, size=K),
                                         tf.TensorArray(tf.float32, size=K)])
         return losses.stack(), lrs.stack()
+
+    # ---------------------------------------------------------------- the fused kernel
+    def _fused_kernel(self):
+        """The op module of `w2vexp.kernels` when this run uses it (neg with sgd and
+        `train.fused`), else None (the XLA graph below)."""
+        if not (self.cfg.train.fused and self.cfg.loss.name == "neg" and self.cfg.optimizer.name == "sgd"):
+            return None
+        from . import kernels
+
+        return kernels.load(tf)
+
+    def _noise_layout(self) -> tuple[int, int, float]:
+        """(groups G, pool size S, weight of a pool word): `NegativeSamplingLoss`'s layout; with
+        shared_negatives=0 every example is its own group of num_sampled words, weight 1."""
+        loss = self.loss_fn
+        if loss.shared:
+            return loss.groups, loss.shared, loss.num_sampled / loss.shared
+        return self.cfg.batch_size, loss.num_sampled, 1.0
+
+    def _noise_and_lrs_of(self, step0):
+        """The noise words [K, G, S] and learning rates [K] of the K steps from step0: the same
+        stateless draws of (seed, step) as the XLA graph's."""
+        K = self.cfg.train.steps_per_call
+        G, S, _ = self._noise_layout()
+        steps = step0 + tf.range(K, dtype=tf.int64)
+        noise = tf.map_fn(lambda s: self.loss_fn.sampler.sample([G, S], s), steps,
+                          fn_output_signature=tf.int32)
+        return noise, self.learning_rate(steps) * tf.ones([K])
+
+    def _fused_steps(self, inputs, labels, n_steps):
+        """Run n_steps steps with the fused kernel; return each step's loss and lr."""
+        with tf.name_scope("data"):
+            step0 = self.step.read_value()
+            noise, lrs = self._noise_and_lrs(step0)
+        with tf.name_scope("optimizer"):
+            losses = self.kernel.word2_vec_neg_sgd(
+                self.embed_matrix.handle, self.loss_fn.weights.handle, inputs, labels, noise,
+                lrs / float(self.cfg.optimizer.lr_batch), n_steps, noise_weight=self._noise_layout()[2])
+            with tf.control_dependencies([losses]):
+                self.step.assign_add(tf.cast(n_steps, tf.int64))
+        return tf.identity(losses), lrs
 
     # ---------------------------------------------------------------- results
     def embeddings(self) -> np.ndarray:

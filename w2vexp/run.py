@@ -119,6 +119,8 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         "started": previous.get("started") or now(), "ended": None, "seed": cfg.seed,
         "deterministic": cfg.deterministic, "total_steps": trainer.total_steps, "steps": start,
         "versions": versions(), "git_commit": git_commit(Path.cwd()), "threads": cfg.train.threads,
+        # "fused": w2vexp.kernels' op; "xla": the XLA graph (not neg+sgd, train.fused=false, no compiler)
+        "step_kernel": "fused" if trainer.model.kernel is not None else "xla",
         "corpus": {"source": cfg.data.name, "tokens": int(len(corpus.ids)), "raw_tokens": corpus.raw_tokens,
                    "vocab_size": V, "prepared": str(corpus.folder)},
         "resumes": list(previous.get("resumes") or []),

@@ -1,0 +1,95 @@
+"""The fused training kernel (w2vexp.kernels): the XLA graph's answers, and the same bits on any
+number of threads."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from w2vexp.config import Config
+
+
+def model_pair(model: str, shared: int):
+    """The same Word2Vec twice from one config: with the fused kernel and with the XLA graph."""
+    from w2vexp.model import Word2Vec
+    from w2vexp.tfsetup import configure
+
+    configure(0, True, 3)
+    cfg = OmegaConf.structured(Config)
+    for k, v in {"model.name": model, "loss.name": "neg", "optimizer.name": "sgd", "embed_size": 24, "batch_size": 64, "window": 2, "lr": 2.0,
+                 "loss.num_sampled": 5, "loss.shared_negatives": shared, "loss.negative_groups": 4 if shared else 1,
+                 "train.steps_per_call": 4, "seed": 3}.items():
+        OmegaConf.update(cfg, k, v)
+    counts = np.random.default_rng(0).integers(5, 500, size=300)
+    fused = Word2Vec(cfg, counts, total_steps=100)
+    cfg.train.fused = False
+    xla = Word2Vec(cfg, counts, total_steps=100)
+    assert fused.kernel is not None and xla.kernel is None
+    # non-zero output vectors, so the first steps already move every matrix
+    start = np.random.default_rng(1).normal(0, 0.3, fused.loss_fn.weights.shape).astype(np.float32)
+    fused.loss_fn.weights.assign(start)
+    xla.loss_fn.weights.assign(start)
+    return cfg, fused, xla
+
+
+@pytest.mark.parametrize("model,shared", [("skipgram", 8), ("cbow", 8), ("skipgram", 0), ("cbow", 0)])
+def test_kernel_gives_the_xla_graphs_answers(model, shared):
+    """Four steps of the kernel and of the XLA graph (TensorFlow's own gradients) from the same
+    state and batches: the same losses and matrices, to float32 rounding."""
+    cfg, fused, xla = model_pair(model, shared)
+    rng = np.random.default_rng(2)
+    K, B, V = 4, cfg.batch_size, fused.vocab_size
+    x = rng.integers(0, V, size=[K, B] if model == "skipgram" else [K, B, 4]).astype(np.int32)
+    if model == "cbow":
+        x[:, :, 3] = np.where(rng.random([K, B]) < 0.3, fused.pad_id, x[:, :, 3])  # short windows
+    y = rng.integers(0, V, size=[K, B]).astype(np.int32)
+    initial = fused.embed_matrix.numpy().copy()
+    for _ in range(2):
+        lf, rf = fused.train_steps(x, y, np.int32(3))
+        lx, rx = xla.train_steps(x, y, np.int32(3))
+        np.testing.assert_allclose(lf.numpy()[:3], lx.numpy()[:3], rtol=1e-5)
+        np.testing.assert_array_equal(rf.numpy()[:3], rx.numpy()[:3])
+    assert int(fused.step.numpy()) == int(xla.step.numpy()) == 6
+    moved = np.abs(fused.embed_matrix.numpy() - initial).max()
+    assert moved > 1e-3
+    for a, b in [(fused.embed_matrix, xla.embed_matrix), (fused.loss_fn.weights, xla.loss_fn.weights)]:
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-4 * moved)
+
+
+def test_kernel_leaves_earlier_reads_unchanged():
+    """A matrix read before a step (by an evaluation, a checkpoint) keeps its values: the kernel
+    writes to a buffer of its own, as TensorFlow's training ops do."""
+    cfg, fused, _ = model_pair("skipgram", 8)
+    seen = fused.embed_matrix.read_value()
+    copy = seen.numpy().copy()
+    x = np.zeros([4, cfg.batch_size], np.int32)
+    fused.train_steps(x, x, np.int32(4))
+    np.testing.assert_array_equal(seen.numpy(), copy)
+    assert not np.array_equal(fused.embed_matrix.numpy(), copy)
+
+
+def test_kernel_rejects_ids_out_of_range():
+    import tensorflow as tf
+
+    cfg, fused, _ = model_pair("skipgram", 8)
+    x = np.full([4, cfg.batch_size], fused.vocab_size + 5, np.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="out of range"):
+        fused.train_steps(x, np.zeros_like(x), np.int32(1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_same_bits_on_one_and_two_threads(cli, model):
+    """deterministic=true: the embeddings do not depend on the thread count (gensim's do,
+    beyond one worker)."""
+    vectors = []
+    for threads in (1, 2):
+        done = cli("w2vexp.run", f"model={model}", f"train.threads={threads}", "train.steps=120",
+                   f"hydra.run.dir=run{threads}")
+        assert done.returncode == 0, done.stdout
+        info = json.loads((cli.dir / f"run{threads}" / "run.json").read_text())
+        assert info["step_kernel"] == "fused" and info["threads"] == threads
+        vectors.append(np.load(cli.dir / f"run{threads}" / "vectors.kv.vectors.npy"))
+    assert np.array_equal(vectors[0], vectors[1])

@@ -1,0 +1,109 @@
+"""w2vexp's fused training kernel: `Word2VecNegSgd` (word2vec_neg.cc), a block of
+negative-sampling SGD steps for skip-gram and CBOW as one TensorFlow op on every intra-op thread,
+with results that do not depend on the thread count.
+
+It is compiled against the installed TensorFlow's headers (`tf.sysconfig`) by the system's C++
+compiler: `python -m w2vexp.kernels` at install time (the README's install step), or else on the
+first run that needs it (about 8 s, once). The library is kept next to this file when the
+package folder is writable, else under ~/.cache/w2vexp/kernels, in a file named after the
+TensorFlow version, the source and the flags, so an upgrade or an edit builds afresh. Without a
+compiler, runs fall back to the XLA graph of `w2vexp.model` (same objective, one core's speed).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("word2vec_neg.cc")
+log = logging.getLogger("w2vexp")
+_loaded: dict = {}
+
+
+def _cpu_flags() -> list[str]:
+    """-mavx2 -mfma when this CPU has them (not -march=native: it enables AVX-512 FP16 paths that
+    the Eigen headers TensorFlow ships do not compile)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= flags else []
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+
+
+def _command(tf, cxx: str, out: Path) -> list[str]:
+    return [cxx, "-shared", "-fPIC", "-O3", "-ffast-math", "-w", str(SOURCE), "-o", str(out), *_cpu_flags(),
+            *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags(), "-lmvec"]
+
+
+def library_path(tf, cxx: str) -> Path:
+    """Where the library for this TensorFlow, source, compiler and CPU lives."""
+    key = hashlib.sha256(" ".join([tf.__version__, SOURCE.read_text(), *_command(tf, cxx, Path("x"))])
+                         .encode()).hexdigest()[:16]
+    here = Path(__file__).parent / "_build"
+    base = here if os.access(here if here.exists() else here.parent, os.W_OK) else \
+        Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "w2vexp" / "kernels"
+    return base / f"word2vec_ops-tf{tf.__version__}-{key}.so"
+
+
+def build(tf) -> Path:
+    """Compile the kernel library unless it is already there (one process at a time)."""
+    cxx = _compiler()
+    if cxx is None:
+        raise RuntimeError("no C++ compiler (g++, c++ or clang++; or set CXX)")
+    path = library_path(tf, cxx)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            log.info("building w2vexp's training kernel for TensorFlow %s (once)", tf.__version__)
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
+            os.close(fd)
+            try:
+                done = subprocess.run(_command(tf, cxx, Path(tmp)), capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{cxx} failed: {done.stderr.strip().splitlines()[-1:]}")
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    return path
+
+
+def load(tf):
+    """The kernel's op module (`.word2_vec_neg_sgd`), building it first if needed; None, with a
+    warning, when it cannot be built or loaded."""
+    if "ops" not in _loaded:
+        try:
+            _loaded["ops"] = tf.load_op_library(str(build(tf)))
+        except Exception as e:  # noqa: BLE001 - any failure means: use the XLA graph
+            log.warning("warning: w2vexp's training kernel is unavailable (%s); using the XLA graph "
+                        "(same results' kind, slower)", str(e).splitlines()[0] if str(e) else type(e).__name__)
+            _loaded["ops"] = None
+    return _loaded["ops"]
+
+
+def main() -> int:
+    """`python -m w2vexp.kernels`: build the kernel now (the install step)."""
+    from ..tfsetup import import_tensorflow
+
+    tf = import_tensorflow()
+    try:
+        path = build(tf)
+        tf.load_op_library(str(path))
+    except Exception as e:  # noqa: BLE001
+        print(f"error: could not build w2vexp's training kernel: {e}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0

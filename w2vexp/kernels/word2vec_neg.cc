@@ -1,0 +1,254 @@
+// Word2VecNegSgd: a block of word2vec training steps (negative sampling, plain SGD, skip-gram
+// or CBOW) updating the two embedding matrices in place, on all of TensorFlow's intra-op
+// threads, with a result that does not depend on how many there are.
+//
+// Each step is the minibatch step of w2vexp.model's XLA graph (the same objective, gradients and
+// update): every gradient is computed from the matrices as they were at the start of the step,
+// then all updates are applied. Work is split so that no thread count changes a single bit:
+//   1. per example: h, the logits, the loss, dL/dlogit and dL/dh; then
+//   2. per pool noise row: the summed update of that row over its group (1 and 2 run per unit
+//      of whole groups; any split of the units gives the same bits);
+//   3. per row (rows split among tasks by id % threads): each row's updates are added by one
+//      task in one fixed order -- labels, then pool rows (output matrix); examples in order
+//      (input matrix).
+// gensim's C loop (and word2vec.c) instead lets threads race on shared rows (Hogwild), which is
+// why gensim is reproducible only with one worker.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/resource_mgr.h"
+#include "tensorflow/core/framework/resource_var.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace w2vexp {
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+using ::tensorflow::Var;
+
+REGISTER_OP("Word2VecNegSgd")
+    .Input("embed: resource")    // [V (+1 padding row for CBOW), D] input vectors
+    .Input("weights: resource")  // [V, D] output vectors
+    .Input("inputs: int32")      // [K, B] centre words, or [K, B, C] context words (pad id = V)
+    .Input("labels: int32")      // [K, B] target words
+    .Input("noise: int32")       // [K, G, S] a pool of S noise words per group of B / G examples
+    .Input("step_size: float")   // [K] lr / lr_batch of each step
+    .Input("n_steps: int32")     // the first n_steps of the K are run
+    .Attr("noise_weight: float")  // each pool word's weight: num_sampled / S
+    .Output("loss: float")        // [K] mean loss per example of each step (0 past n_steps)
+    .SetIsStateful()
+    .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
+      c->set_output(0, c->Vector(c->Dim(c->input(3), 0)));
+      return absl::OkStatus();
+    });
+
+namespace {
+constexpr int kAhead = 4;     // examples whose rows are prefetched ahead of use
+constexpr int kMinUnit = 64;  // examples per unit of parallel work, at least
+constexpr int64_t kCostPerPart = 1 << 24;  // large: each task of step 3 is one unit of work
+
+inline float Dot(const float* __restrict a, const float* __restrict b, int d) {
+  float acc[16] = {0};
+  int i = 0;
+  for (; i + 16 <= d; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = 0;
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  for (; i < d; ++i) s += a[i] * b[i];
+  return s;
+}
+inline void Axpy(float alpha, const float* __restrict x, float* __restrict y, int d) {
+  for (int i = 0; i < d; ++i) y[i] += alpha * x[i];
+}
+inline void Prefetch(const float* row, int d) {
+  for (int i = 0; i < d; i += 16) __builtin_prefetch(row + i);
+}
+// softplus(z) = max(z, 0) + log1p(exp(-|z|)) and sigmoid(z), stable for any z, in one loop the
+// compiler vectorises (glibc's vector exp and log1p: built with -ffast-math -lmvec)
+void SoftplusSigmoid(const float* __restrict z, float* __restrict sp, float* __restrict sg, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float t = std::exp(-std::fabs(z[i]));
+    sp[i] = std::fmax(z[i], 0.0f) + std::log1p(t);
+    const float r = 1.0f / (1.0f + t);
+    sg[i] = z[i] >= 0.0f ? r : t * r;
+  }
+}
+
+// Give the variable a buffer of its own before writing to it in place (a tensor read from it
+// earlier -- by evaluation, a checkpoint -- may still share it), as TensorFlow's training ops do.
+absl::Status Unshare(OpKernelContext* ctx, Var* var) {
+  Tensor* t = var->tensor();
+  if (t->RefCountIsOne() && !var->copy_on_read_mode.load()) return absl::OkStatus();
+  Tensor copy;
+  TF_RETURN_IF_ERROR(ctx->allocate_temp(t->dtype(), t->shape(), &copy));
+  std::memcpy(copy.flat<float>().data(), t->flat<float>().data(), t->TotalBytes());
+  *t = copy;
+  return absl::OkStatus();
+}
+}  // namespace
+
+class Word2VecNegSgdOp : public OpKernel {
+ public:
+  explicit Word2VecNegSgdOp(OpKernelConstruction* c) : OpKernel(c) {
+    OP_REQUIRES_OK(c, c->GetAttr("noise_weight", &noise_weight_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    ::tensorflow::core::RefCountPtr<Var> embed, weights;
+    OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 0), &embed));
+    OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 1), &weights));
+    const Tensor& inputs = ctx->input(2);
+    const Tensor& labels = ctx->input(3);
+    const Tensor& noise = ctx->input(4);
+    const Tensor& step_size = ctx->input(5);
+    const int n_steps = ctx->input(6).scalar<int32_t>()();
+    const bool cbow = inputs.dims() == 3;
+    const int K = labels.dim_size(0), B = labels.dim_size(1);
+    const int C = cbow ? inputs.dim_size(2) : 1;
+    const int G = noise.dim_size(1), S = noise.dim_size(2);
+    OP_REQUIRES(ctx, inputs.dim_size(0) == K && inputs.dim_size(1) == B && noise.dim_size(0) == K &&
+                     step_size.NumElements() == K && G > 0 && B % G == 0 && n_steps <= K,
+                absl::InvalidArgumentError("Word2VecNegSgd: inconsistent shapes"));
+    Tensor* loss_out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, {K}, &loss_out));
+    float* loss = loss_out->flat<float>().data();
+    std::fill(loss, loss + K, 0.0f);
+
+    // both locks, in address order (as TensorFlow's MaybeLockVariableInputMutexesInOrder)
+    Var* first = embed.get() < weights.get() ? embed.get() : weights.get();
+    Var* second = embed.get() < weights.get() ? weights.get() : embed.get();
+    ::tensorflow::mutex_lock l1(*first->mu());
+    ::tensorflow::mutex_lock l2(*second->mu());
+    OP_REQUIRES_OK(ctx, Unshare(ctx, embed.get()));
+    OP_REQUIRES_OK(ctx, Unshare(ctx, weights.get()));
+    Tensor* E = embed->tensor();
+    Tensor* W = weights->tensor();
+    const int D = W->dim_size(1);
+    const int V = W->dim_size(0);
+    OP_REQUIRES(ctx, E->dim_size(1) == D && E->dim_size(0) == V + (cbow ? 1 : 0),
+                absl::InvalidArgumentError("Word2VecNegSgd: embed and weights do not match"));
+    const int32_t* in = inputs.flat<int32_t>().data();
+    const int32_t* lab = labels.flat<int32_t>().data();
+    const int32_t* nz = noise.flat<int32_t>().data();
+    for (int64_t i = 0, n = (int64_t)n_steps * B * C; i < n; ++i)
+      OP_REQUIRES(ctx, in[i] >= 0 && in[i] < V + (cbow ? 1 : 0), absl::InvalidArgumentError("input id out of range"));
+    for (int64_t i = 0, n = (int64_t)n_steps * B; i < n; ++i)
+      OP_REQUIRES(ctx, lab[i] >= 0 && lab[i] < V, absl::InvalidArgumentError("label id out of range"));
+    for (int64_t i = 0, n = (int64_t)n_steps * G * S; i < n; ++i)
+      OP_REQUIRES(ctx, nz[i] >= 0 && nz[i] < V, absl::InvalidArgumentError("noise id out of range"));
+
+    float* e = E->flat<float>().data();
+    float* w = W->flat<float>().data();
+    const int per_group = B / G;
+    std::vector<float> H((size_t)B * D), GH((size_t)B * D), GN((size_t)G * S * D);
+    std::vector<float> DP(B), DN((size_t)B * S), L(B);
+    std::vector<float> Z((size_t)B * (S + 1)), SP(Z.size()), SG(Z.size());
+    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    const int pad = V;
+    const int parts = std::max(1, pool->NumThreads());
+    // examples per unit of parallel work: whole noise groups, at least kMinUnit examples
+    int unit = per_group;
+    while (unit < kMinUnit && B % (unit * 2) == 0) unit *= 2;
+
+    for (int k = 0; k < n_steps; ++k) {
+      const int32_t* ink = in + (size_t)k * B * C;
+      const int32_t* labk = lab + (size_t)k * B;
+      const int32_t* nzk = nz + (size_t)k * G * S;
+      const float eta = step_size.flat<float>()(k);
+      // 1 and 2, a unit of whole groups at a time (any split of units gives the same bits)
+      pool->ParallelFor(B / unit, (int64_t)unit * D * (4 * S + C + 4), [&](int64_t lo, int64_t hi) {
+        for (int64_t b = lo * unit; b < hi * unit; ++b) {
+          if (b + kAhead < hi * unit) {
+            const int32_t* next = ink + (b + kAhead) * C;
+            for (int c = 0; c < C; ++c) Prefetch(e + (size_t)next[c] * D, D);
+            Prefetch(w + (size_t)labk[b + kAhead] * D, D);
+          }
+          float* h = &H[b * D];
+          if (!cbow) {
+            std::memcpy(h, e + (size_t)ink[b] * D, D * sizeof(float));
+          } else {
+            std::fill(h, h + D, 0.0f);
+            int count = 0;
+            for (int c = 0; c < C; ++c) {
+              const int id = ink[b * C + c];
+              if (id == pad) continue;
+              Axpy(1.0f, e + (size_t)id * D, h, D);
+              ++count;
+            }
+            const float inv = 1.0f / std::max(count, 1);
+            for (int i = 0; i < D; ++i) h[i] *= inv;
+          }
+          // the logits, signed so that each one's loss is softplus(z): -pos, then the pool's
+          const float* u = w + (size_t)labk[b] * D;
+          const int32_t* pool_ids = nzk + (b / per_group) * S;
+          float* z = &Z[(size_t)b * (S + 1)];
+          z[0] = -Dot(h, u, D);
+          for (int s = 0; s < S; ++s) z[1 + s] = Dot(h, w + (size_t)pool_ids[s] * D, D);
+        }
+        // softplus(z) and sigmoid(z) of all the range's logits in one vectorised pass
+        SoftplusSigmoid(&Z[(size_t)lo * unit * (S + 1)], &SP[(size_t)lo * unit * (S + 1)],
+                        &SG[(size_t)lo * unit * (S + 1)], (hi - lo) * unit * (S + 1));
+        for (int64_t b = lo * unit; b < hi * unit; ++b) {
+          const float* u = w + (size_t)labk[b] * D;
+          const int32_t* pool_ids = nzk + (b / per_group) * S;
+          const float* sp = &SP[(size_t)b * (S + 1)];
+          const float* sg = &SG[(size_t)b * (S + 1)];
+          float l = sp[0];
+          const float dpos = -sg[0];  // d softplus(-pos) / d pos
+          float* g = &GH[b * D];
+          for (int i = 0; i < D; ++i) g[i] = dpos * u[i];
+          for (int s = 0; s < S; ++s) {
+            l += noise_weight_ * sp[1 + s];
+            const float dn = noise_weight_ * sg[1 + s];
+            DN[b * S + s] = dn;
+            Axpy(dn, w + (size_t)pool_ids[s] * D, g, D);
+          }
+          DP[b] = dpos;
+          L[b] = l;
+        }
+        // the summed push on each pool row of the unit's groups, examples in order
+        for (int64_t grp = lo * unit / per_group; grp < hi * unit / per_group; ++grp) {
+          float* out = &GN[(size_t)grp * S * D];
+          std::fill(out, out + (size_t)S * D, 0.0f);
+          for (int64_t b = grp * per_group; b < (grp + 1) * per_group; ++b)
+            for (int s = 0; s < S; ++s) Axpy(DN[b * S + s], &H[b * D], out + (size_t)s * D, D);
+        }
+      });
+      // 3. apply, in 2 x `parts` tasks: task p < parts owns the output rows id % parts == p
+      //    (labels, then pool rows), task parts + p the input rows id % parts == p (examples in
+      //    order). Every row's updates are added by one task in one fixed order, whichever
+      //    thread runs it: the bits do not depend on the thread count.
+      pool->ParallelFor(2 * parts, kCostPerPart, [&](int64_t lo, int64_t hi) {
+        for (int64_t task = lo; task < hi; ++task) {
+          const int part = task % parts;
+          if (task < parts) {
+            for (int b = 0; b < B; ++b)
+              if (labk[b] % parts == part) Axpy(-eta * DP[b], &H[(size_t)b * D], w + (size_t)labk[b] * D, D);
+            for (int gs = 0; gs < G * S; ++gs)
+              if (nzk[gs] % parts == part) Axpy(-eta, &GN[(size_t)gs * D], w + (size_t)nzk[gs] * D, D);
+          } else {
+            for (int b = 0; b < B; ++b)
+              for (int c = 0; c < C; ++c) {
+                const int id = ink[b * C + c];
+                if (id % parts == part && !(cbow && id == pad)) Axpy(-eta, &GH[(size_t)b * D], e + (size_t)id * D, D);
+              }
+          }
+        }
+      });
+      double total = 0;
+      for (int b = 0; b < B; ++b) total += L[b];
+      loss[k] = (float)(total / B);
+    }
+  }
+
+ private:
+  float noise_weight_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("Word2VecNegSgd").Device(::tensorflow::DEVICE_CPU), Word2VecNegSgdOp);
+}  // namespace w2vexp
