@@ -3,6 +3,7 @@
 
     python bench/compare_gensim.py [--corpora wiki_sample docs zipf] [--models sg cbow] [--runs 3]
     python bench/compare_gensim.py --corpora docs --models sg --runs 1 --w2vexp lr=2.0   # try a setting
+    python bench/compare_gensim.py --threads 1 2 --corpora wiki_sample   # thread scaling
 
 Each tool runs in a fresh process, gensim and w2vexp alternately (this machine's speed swings by
 up to 2x), `--runs` times each, timed from start to exit:
@@ -24,6 +25,10 @@ Corpora: `wiki_sample` (the English Wikipedia text gensim ships, 0.5M tokens), `
 docstrings of the installed Python packages, bench/corpora.py: about 5M tokens of technical
 English), `zipf` (17M tokens drawn from a Zipf law over 250k types: speed and memory only),
 or a path to any text file.
+
+With `--threads N...` each tool runs at each thread count (gensim `workers=N`, w2vexp
+`train.threads=N`), alternately, and the medians and each tool's speed-up from the first count to
+the others are printed.
 """
 from __future__ import annotations
 
@@ -68,17 +73,21 @@ def timed(cmd: list, cwd: Path, env: dict) -> tuple[float, float, subprocess.Com
     return wall, usage.ru_maxrss / 1024, subprocess.CompletedProcess(cmd, proc.returncode, out.decode(errors="replace"))
 
 
-def run_tool(tool: str, corpus: Path, model: str, seed: int, extra: list, shared: dict) -> dict:
+def run_tool(tool: str, corpus: Path, model: str, seed: int, extra: list, shared: dict,
+             threads: int | None = None) -> dict:
+    """One fresh-process run of `tool`; `threads`: gensim's workers / w2vexp's train.threads
+    (None: gensim 2 workers, w2vexp as typed)."""
     work = Path(tempfile.mkdtemp(prefix=f"w2vbench-{tool}-"))
     env = dict(os.environ, W2VEXP_CACHE_DIR=str(work / "cache"), PYTHONUNBUFFERED="1")
     if tool == "gensim":
         cmd = [sys.executable, str(HERE / "gensim_job.py"), str(corpus), str(work / "out"),
                "--sg", "1" if model == "sg" else "0", "--dim", str(shared["dim"]), "--epochs", str(shared["epochs"]),
                "--window", str(shared["window"]), "--min-count", str(shared["min_count"]),
-               "--sample", str(shared["sample"]), "--workers", "2", "--seed", str(seed)]
+               "--sample", str(shared["sample"]), "--workers", str(threads or 2), "--seed", str(seed)]
     else:
         cmd = [sys.executable, "-m", "w2vexp.run", "data=file", f"data.path={corpus}",
-               *(["model=cbow"] if model == "cbow" else []), *extra]
+               *(["model=cbow"] if model == "cbow" else []), *extra,
+               *([f"train.threads={threads}"] if threads else [])]
     wall, rss, p = timed(cmd, work, env)
     if p.returncode != 0:
         sys.exit(f"{tool} failed ({' '.join(cmd)}):\n{p.stdout[-3000:]}")
@@ -126,32 +135,57 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--w2vexp", nargs="*", default=[], metavar="KEY=VALUE",
                     help="extra w2vexp overrides (default: none, the settings as a user types them)")
+    ap.add_argument("--threads", nargs="+", type=int, default=None, metavar="N",
+                    help="thread counts to compare (gensim workers, w2vexp train.threads)")
     args = ap.parse_args()
     shared = w2vexp_defaults()
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}; shared settings {shared}; "
           f"w2vexp extra {args.w2vexp or 'none'}", flush=True)
+    scaling: dict = {}
     for name in args.corpora:
         corpus = corpus_path(name)
         for model in args.models:
-            res: dict = {"gensim": [], "w2vexp": []}
-            print(f"{name} ({corpus.stat().st_size / 1e6:.1f} MB) {model}:", flush=True)
-            for i in range(args.runs):
-                for tool in ("gensim", "w2vexp"):
-                    r = run_tool(tool, corpus, model, i + 1, args.w2vexp, shared)
-                    res[tool].append(r)
-                    print(line(f"run {i + 1} {tool}", r), flush=True)
-                    if r["time"]:
-                        print("    w2vexp time: " + ", ".join(f"{k} {v:.1f}s" for k, v in r["time"].items()), flush=True)
+            counts = args.threads or [None]
+            res = compare(name, corpus, model, args.runs, args.w2vexp, shared, counts)
+            for t in counts:
+                scaling[(name, model, t)] = {tool: med(rs, lambda r: r["wps"]) for tool, rs in res[t].items()}
+    if args.threads and len(args.threads) > 1:
+        first = args.threads[0]
+        print(f"whole-command words/s by threads (medians of {args.runs}), speed-up from {first} thread(s):")
+        for name in args.corpora:
+            for model in args.models:
+                base = scaling[(name, model, first)]
+                for t in args.threads:
+                    row = scaling[(name, model, t)]
+                    print(f"  {name} {model} threads {t}: gensim {row['gensim']:>11,.0f} ({row['gensim'] / base['gensim']:.2f}x)"
+                          f"  w2vexp {row['w2vexp']:>11,.0f} ({row['w2vexp'] / base['w2vexp']:.2f}x)", flush=True)
+
+
+def compare(name: str, corpus: Path, model: str, runs: int, extra: list, shared: dict, counts: list) -> dict:
+    """Both tools at each thread count, alternately (run 1 of every pair, then run 2, ...), `runs`
+    times each; prints every run, then per thread count the medians and the ratio."""
+    res: dict = {t: {"gensim": [], "w2vexp": []} for t in counts}
+    for i in range(runs):
+        for t in counts:
             for tool in ("gensim", "w2vexp"):
-                rs = res[tool]
-                print(f"  median {tool:<9} {med(rs, lambda r: r['wps']):>11,.0f} words/s  wall {med(rs, lambda r: r['wall']):6.1f}s"
-                      f"  (loop {med(rs, lambda r: r['loop_wps']):>11,.0f})  rss {med(rs, lambda r: r['rss']):5.0f} MB"
-                      f"  analogy {fmt(med(rs, lambda r: r['metrics'].get('analogy_acc')), True):>6}"
-                      f"  ws353 {fmt(med(rs, lambda r: r['metrics'].get('ws353'))):>6}"
-                      f"  simlex {fmt(med(rs, lambda r: r['metrics'].get('simlex'))):>6}  vocab {rs[0]['vocab']}")
-            ratios = [w["wps"] / g["wps"] for w, g in zip(res["w2vexp"], res["gensim"])]
-            print(f"  ratio w2vexp/gensim whole-command words/s: median {statistics.median(ratios):.2f} "
-                  f"(range {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+                r = run_tool(tool, corpus, model, i + 1, extra, shared, t)
+                res[t][tool].append(r)
+                print(line(f"run {i + 1} {tool}" + (f" t={t}" if t else ""), r), flush=True)
+                if r["time"]:
+                    print("    w2vexp time: " + ", ".join(f"{k} {v:.1f}s" for k, v in r["time"].items()), flush=True)
+    for t in counts:
+        print(f"{name} ({corpus.stat().st_size / 1e6:.1f} MB) {model}" + (f" at {t} thread(s)" if t else "") + ":")
+        for tool in ("gensim", "w2vexp"):
+            rs = res[t][tool]
+            print(f"  median {tool:<9} {med(rs, lambda r: r['wps']):>11,.0f} words/s  wall {med(rs, lambda r: r['wall']):6.1f}s"
+                  f"  (loop {med(rs, lambda r: r['loop_wps']):>11,.0f})  rss {med(rs, lambda r: r['rss']):5.0f} MB"
+                  f"  analogy {fmt(med(rs, lambda r: r['metrics'].get('analogy_acc')), True):>6}"
+                  f"  ws353 {fmt(med(rs, lambda r: r['metrics'].get('ws353'))):>6}"
+                  f"  simlex {fmt(med(rs, lambda r: r['metrics'].get('simlex'))):>6}  vocab {rs[0]['vocab']}")
+        ratios = [w["wps"] / g["wps"] for w, g in zip(res[t]["w2vexp"], res[t]["gensim"])]
+        print(f"  ratio w2vexp/gensim whole-command words/s: median {statistics.median(ratios):.2f} "
+              f"(range {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+    return res
 
 
 if __name__ == "__main__":
