@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import w2vexp.run  # noqa: F401 - registers the schema and the run-folder resolver
-from w2vexp.config import conf_dir, validate
+from w2vexp.config import compose, conf_dir, validate
 from w2vexp.errors import UserError
 
 CONF = conf_dir()
@@ -22,8 +21,7 @@ def _options(group: str) -> list[str]:
 
 
 def _compose(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    return compose(overrides)
 
 
 def test_conf_dir_is_the_repository_conf():
@@ -103,7 +101,27 @@ def test_types_are_enforced_at_composition():
 def test_config_is_fully_typed():
     cfg = _compose()
     assert OmegaConf.get_type(cfg.train).__name__ == "TrainConfig"
-    assert OmegaConf.get_type(cfg.loss).__name__ == "LossConfig"
+    assert OmegaConf.get_type(cfg.loss).__name__ == "NegConfig"
+    assert OmegaConf.get_type(_compose("optimizer=adam").optimizer).__name__ == "AdamConfig"
+
+
+def test_a_key_of_another_choice_is_refused():
+    """One schema per choice: sgd has no beta1, hs no num_sampled."""
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="beta1"):
+        _compose("optimizer=sgd", "optimizer.beta1=0.5")
+    with pytest.raises(ConfigCompositionException, match="num_sampled"):
+        _compose("loss=hs", "loss.num_sampled=5")
+
+
+def test_every_choice_has_its_implementation():
+    """The names of config.CHOICES are the keys of losses.LOSSES and optim.OPTIMIZERS."""
+    from w2vexp.config import CHOICES
+    from w2vexp.losses import LOSSES
+    from w2vexp.optim import OPTIMIZERS
+
+    assert list(LOSSES) == list(CHOICES["loss"]) and list(OPTIMIZERS) == list(CHOICES["optimizer"])
 
 
 def test_conf_found_from_another_directory(tmp_path):
@@ -165,3 +183,14 @@ def test_compile_cache_is_a_folder_per_tensorflow_version_and_off_where_it_canno
     assert compile_cache_dir(_compose(f"data.cache_dir={tmp_path / 'a_file'}")) is None  # not a folder
     assert compile_cache_dir(cfg, min_free_bytes=1 << 62) is None  # disk (nearly) full
     assert compile_cache_dir(_compose(f"data.cache_dir={tmp_path}", "train.compile_cache=false")) is None
+
+
+def test_a_key_of_another_choice_is_named_in_one_line(capsys):
+    from w2vexp.run import check_group_choices
+
+    with pytest.raises(SystemExit) as e:
+        check_group_choices(["optimizer=sgd", "optimizer.beta1=0.5"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optimizer.beta1" in err and "optimizer.lr_batch" in err
+    check_group_choices(["optimizer=adam", "optimizer.beta1=0.5"])  # adam has it

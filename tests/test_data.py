@@ -9,14 +9,13 @@ from omegaconf import OmegaConf
 
 from w2vexp.batches import (ExampleStream, Position, cbow_examples, keep_probabilities, prefetch,
                             reduced_windows, skipgram_pairs)
-from w2vexp.config import Config
+from w2vexp.config import compose
 from w2vexp.data import UNK, build_vocab, normalise_text8, prepare_corpus, tokenize, wiki_sample_path
 from w2vexp.errors import DataError
 
 
 def _cfg(tmp_path, **kw):
-    cfg = OmegaConf.structured(Config)
-    cfg.data.cache_dir = str(tmp_path / "cache")
+    cfg = compose([f"data={kw.pop('data.name', 'wiki_sample')}", f"data.cache_dir={tmp_path / 'cache'}"])
     for k, v in kw.items():
         OmegaConf.update(cfg, k, v)
     return cfg

@@ -8,9 +8,8 @@ import threading
 import zipfile
 
 import pytest
-from omegaconf import OmegaConf
 
-from w2vexp.config import Config
+from w2vexp.config import compose
 from w2vexp.data import prepare_corpus, text8_path
 from w2vexp.errors import DataError
 
@@ -38,9 +37,8 @@ def server(tmp_path):
 
 
 def _cfg(tmp_path, url, size=None, sha256=None):
-    cfg = OmegaConf.structured(Config)
-    cfg.data.name, cfg.data.url, cfg.data.size, cfg.data.sha256 = "text8", url, size, sha256
-    cfg.data.cache_dir = str(tmp_path / "cache")
+    cfg = compose(["data=text8", f"data.cache_dir={tmp_path / 'cache'}"])
+    cfg.data.url, cfg.data.size, cfg.data.sha256 = url, size, sha256
     cfg.min_count = 1
     return cfg
 

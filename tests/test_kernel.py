@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from w2vexp.config import Config
+from w2vexp.config import compose
 
 
 def model_pair(model: str, shared: int):
@@ -17,8 +17,8 @@ def model_pair(model: str, shared: int):
     from w2vexp.tfsetup import configure
 
     configure(0, True, 3)
-    cfg = OmegaConf.structured(Config)
-    for k, v in {"model.name": model, "loss.name": "neg", "optimizer.name": "sgd", "embed_size": 24, "batch_size": 64, "window": 2, "lr": 2.0,
+    cfg = compose([f"model={model}", "loss=neg", "optimizer=sgd"])
+    for k, v in {"embed_size": 24, "batch_size": 64, "window": 2, "lr": 2.0,
                  "loss.num_sampled": 5, "loss.shared_negatives": shared, "loss.negative_groups": 4 if shared else 1,
                  "train.steps_per_call": 4, "seed": 3}.items():
         OmegaConf.update(cfg, k, v)

@@ -2,13 +2,14 @@
 sparse (only the rows of a batch move)."""
 from __future__ import annotations
 
+import functools
+
 import itertools
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
-from w2vexp.config import LOSSES, LossConfig, OptimizerConfig
+from w2vexp.config import LOSSES, compose
 from w2vexp.tfsetup import configure
 
 tf = configure(0, True, 0)
@@ -20,8 +21,16 @@ RNG = np.random.default_rng(0)
 COUNTS = np.sort(RNG.zipf(1.3, 40).clip(max=10_000))[::-1].astype(np.int64) + 1
 
 
+@functools.lru_cache(maxsize=None)
+def _group(group: str, choice: str):
+    """conf/<group>/<choice>.yaml as a user gets it (composed once per test session)."""
+    return compose([f"{group}={choice}"])[group]
+
+
 def _loss(name, counts=COUNTS, dim=8, **kw):
-    cfg = OmegaConf.structured(LossConfig(name=name, **kw))
+    cfg = _group("loss", name).copy()
+    for k, v in kw.items():
+        cfg[k] = v
     return make_loss(cfg, counts, dim, seed=5)
 
 
@@ -215,7 +224,7 @@ def test_optimizers_move_only_the_rows_of_the_batch(loss_name, opt):
     loss = _loss(loss_name, num_sampled=3) if loss_name in ("nce", "neg", "sampled_softmax") else _loss(loss_name)
     _randomise(loss)
     variables = [emb, *loss.trainable_variables]
-    optimizer = make_optimizer(OmegaConf.structured(OptimizerConfig(name=opt)), variables)
+    optimizer = make_optimizer(_group("optimizer", opt), variables)
     before = [v.numpy().copy() for v in variables]
     inputs = tf.constant([2, 5, 5, 11], tf.int32)
     labels = tf.constant([3, 3, 8, 20], tf.int32)

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import planted_corpus
-from w2vexp.config import LOSSES, MODELS, OPTIMIZERS, Config
+from w2vexp.config import LOSSES, MODELS, OPTIMIZERS, compose
 from w2vexp.data import prepare_corpus
 from w2vexp.rundir import RunFolder
 
@@ -27,13 +27,14 @@ def train_inprocess(folder, corpus_file, cache, **kw):
     from w2vexp.tfsetup import configure
     from w2vexp.train import Trainer
 
-    cfg = OmegaConf.structured(Config)
-    cfg.data.name, cfg.data.path, cfg.data.cache_dir = "file", str(corpus_file), str(cache)
+    choices = [f"{g}={kw.pop(g)}" for g in ("model", "loss", "optimizer") if g in kw]
+    cfg = compose(["data=file", f"data.path={corpus_file}", f"data.cache_dir={cache}", *choices])
     settings = {"min_count": 1, "keep_unk": False, "subsample": 0.0, "embed_size": 16, "batch_size": 128,
                 "window": 2, "loss.num_sampled": 5, "train.steps": 600, "train.checkpoint_every": 600}
     settings.update(kw)
     for k, v in settings.items():
-        OmegaConf.update(cfg, k, v)
+        if k != "loss.num_sampled" or "num_sampled" in cfg.loss:
+            OmegaConf.update(cfg, k, v)
     corpus = prepare_corpus(cfg)
     tf = configure(0, cfg.deterministic, cfg.seed)
     trainer = Trainer(cfg, corpus, RunFolder(folder), tf, on_status=lambda m: None)
@@ -62,8 +63,8 @@ def group_scores(emb, words, groups):
 def test_every_combination_learns_the_planted_structure(planted, tmp_path, model, loss, optimizer):
     d, groups = planted
     trainer, corpus, result = train_inprocess(tmp_path / "run", d / "planted.txt", d / "cache",
-                                              **{"model.name": model, "loss.name": loss,
-                                                 "optimizer.name": optimizer, "lr": LRS[optimizer]})
+                                              **{"model": model, "loss": loss, "optimizer": optimizer,
+                                                 "lr": LRS[optimizer]})
     nn_ok, margin = group_scores(trainer.model.embeddings(), corpus.words, groups)
     assert nn_ok >= 0.95, (nn_ok, margin)
     assert margin > 0.3, (nn_ok, margin)

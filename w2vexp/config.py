@@ -12,105 +12,153 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
+from omegaconf import MISSING
+
 from .errors import UserError
 
-MODELS = ("skipgram", "cbow")
-LOSSES = ("nce", "neg", "sampled_softmax", "softmax", "hs")
-OPTIMIZERS = ("sgd", "adagrad", "adam")
-DATASETS = ("wiki_sample", "text8", "file")
 SCHEDULES = ("linear", "constant")
 RESUME = ("auto", "never")
 OPTIMIZED_METRICS = ("analogy_acc", "ws353", "simlex")  # the headline metrics of w2vexp.evaluate
 
 
+# ---------------------------------------------------------------- the schema
+# Types and documentation only: every value lives in conf/ (YAML), once. A dataclass per choice
+# of a group, so a key of another choice (optimizer=sgd optimizer.beta1=0.5) is an error.
+
+
 @dataclass
 class ModelConfig:
-    name: str = "skipgram"
+    name: str = MISSING  # skipgram: the centre word predicts each context word; cbow: the reverse
 
 
 @dataclass
 class LossConfig:
-    name: str = "nce"
-    num_sampled: int = 64  # noise / negative samples per positive (nce, neg, sampled_softmax)
-    ns_exponent: float = 0.75  # the noise distribution is unigram counts ** ns_exponent
-    remove_accidental_hits: bool = False  # nce / sampled_softmax: drop noise samples equal to the target
-    # neg: one pool of this many noise words per group of examples (0: num_sampled per example, as
-    # word2vec.c); None: chosen by w2vexp.auto
-    shared_negatives: Optional[int] = None
-    # neg with shared_negatives: a separate pool for each of this many equal parts of a batch;
-    # None: chosen by w2vexp.auto
-    negative_groups: Optional[int] = None
+    name: str = MISSING  # softmax (full) and hs (hierarchical softmax over a Huffman tree)
 
 
 @dataclass
-class OptimizerConfig:
-    name: str = "sgd"
-    schedule: str = "linear"  # linear: decay lr to lr * min_lr_ratio over training (word2vec); constant
-    lr_batch: int = 128  # lr is the step for the mean loss of this many examples (scaled to batch_size)
-    min_lr_ratio: float = 1e-4
-    beta1: float = 0.9  # adam
-    beta2: float = 0.999  # adam
-    epsilon: float = 1e-7  # adam, adagrad
-    initial_accumulator: float = 0.1  # adagrad
+class SampledLossConfig(LossConfig):
+    num_sampled: int = MISSING  # noise / negative samples per positive (word2vec's `negative`)
+    ns_exponent: float = MISSING  # noise drawn from unigram counts ** ns_exponent (word2vec: 0.75)
 
 
 @dataclass
-class DataConfig:
-    name: str = "wiki_sample"
-    path: Optional[str] = None  # data=file: any UTF-8 text file
-    url: Optional[str] = None  # data=text8: where to download the zip from
-    size: Optional[int] = None  # data=text8: expected size of the zip in bytes
-    sha256: Optional[str] = None  # data=text8: expected sha256 of the zip
-    cache_dir: str = "~/.cache/w2vexp"
+class NCEConfig(SampledLossConfig):  # nce, sampled_softmax: TensorFlow's tf.nn losses
+    remove_accidental_hits: bool = MISSING  # drop noise samples equal to the target
+
+
+@dataclass
+class NegConfig(SampledLossConfig):  # neg: Mikolov et al.'s negative sampling
+    # one pool of this many noise words per group of examples (0: num_sampled per example, as
+    # word2vec.c); null: chosen by w2vexp.auto
+    shared_negatives: Optional[int] = MISSING
+    # with shared_negatives: a separate pool for each of this many equal parts of a batch; null:
+    # chosen by w2vexp.auto
+    negative_groups: Optional[int] = MISSING
+
+
+@dataclass
+class OptimizerConfig:  # sgd
+    name: str = MISSING
+    schedule: str = MISSING  # constant, or linear: lr decays to lr * min_lr_ratio (word2vec's alpha)
+    min_lr_ratio: float = MISSING
+    lr_batch: int = MISSING  # lr is the step for the mean loss of this many examples (any batch_size)
+
+
+@dataclass
+class AdagradConfig(OptimizerConfig):
+    initial_accumulator: float = MISSING
+    epsilon: float = MISSING
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):  # lazy Adam: only the rows a batch touched move
+    beta1: float = MISSING
+    beta2: float = MISSING
+    epsilon: float = MISSING
+
+
+@dataclass
+class DataConfig:  # wiki_sample: the English Wikipedia text gensim ships
+    name: str = MISSING
+    cache_dir: str = MISSING  # prepared corpora and compiled programs ($W2VEXP_CACHE_DIR)
+
+
+@dataclass
+class FileDataConfig(DataConfig):
+    path: Optional[str] = MISSING  # any UTF-8 text file
+
+
+@dataclass
+class Text8DataConfig(DataConfig):
+    url: str = MISSING  # where to download the zip from
+    size: Optional[int] = MISSING  # its expected size in bytes
+    sha256: Optional[str] = MISSING  # its expected sha256
+
+
+# the choices of each group (conf/<group>/<choice>.yaml holds the values) and their schemas:
+# the one list of names, which validation, losses.py and optim.py read
+CHOICES = {
+    "model": {"skipgram": ModelConfig, "cbow": ModelConfig},
+    "loss": {"nce": NCEConfig, "neg": NegConfig, "sampled_softmax": NCEConfig, "softmax": LossConfig,
+             "hs": LossConfig},
+    "optimizer": {"sgd": OptimizerConfig, "adagrad": AdagradConfig, "adam": AdamConfig},
+    "data": {"wiki_sample": DataConfig, "text8": Text8DataConfig, "file": FileDataConfig},
+}
+MODELS, LOSSES, OPTIMIZERS, DATASETS = (tuple(CHOICES[g]) for g in ("model", "loss", "optimizer", "data"))
 
 
 @dataclass
 class TrainConfig:
-    steps: Optional[int] = None  # wins over epochs when set
-    epochs: float = 1.0
-    checkpoint_every: Optional[int] = None  # in steps; None: every checkpoint_seconds of wall time
-    checkpoint_seconds: float = 60.0  # the automatic checkpoint cadence
-    eval_every: Optional[int] = None  # in steps (0: only at the end); None: automatic, see eval_seconds
-    eval_seconds: float = 30.0  # automatic evaluation: at least this far apart, and at most 5% of the time
-    log_every: int = 100
-    keep_checkpoints: int = 3
-    steps_per_call: int = 50  # training steps run inside one compiled graph call
-    jit_compile: bool = True
-    fused: bool = True  # neg with sgd: w2vexp's fused kernel on all threads (w2vexp.kernels); false: XLA graph
-    threads: int = 0  # TensorFlow intra-op threads; 0: all cores (shared fairly with parallel jobs)
-    chunk_tokens: int = 1_000_000  # corpus tokens turned into examples (and shuffled) at a time
-    histogram_every: int = 0  # 0: at every checkpoint
-    compile_cache: bool = True  # keep XLA-compiled step programs under data.cache_dir/xla for later runs
+    steps: Optional[int] = MISSING  # wins over epochs when set
+    epochs: float = MISSING
+    checkpoint_every: Optional[int] = MISSING  # in steps; None: every checkpoint_seconds of wall time
+    checkpoint_seconds: float = MISSING  # the automatic checkpoint cadence
+    eval_every: Optional[int] = MISSING  # in steps (0: only at the end); None: automatic, see eval_seconds
+    eval_seconds: float = MISSING  # automatic evaluation: at least this far apart, and at most 5% of the time
+    log_every: int = MISSING
+    keep_checkpoints: int = MISSING
+    steps_per_call: int = MISSING  # training steps run inside one compiled graph call
+    jit_compile: bool = MISSING
+    fused: bool = MISSING  # neg with sgd: w2vexp's fused kernel on all threads (w2vexp.kernels); false: XLA graph
+    threads: int = MISSING  # TensorFlow intra-op threads; 0: all cores (shared fairly with parallel jobs)
+    chunk_tokens: int = MISSING  # corpus tokens turned into examples (and shuffled) at a time
+    histogram_every: int = MISSING  # 0: at every checkpoint
+    compile_cache: bool = MISSING  # keep XLA-compiled step programs under data.cache_dir/xla for later runs
 
 
 @dataclass
 class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = MISSING
+    loss: Any = MISSING
+    optimizer: Any = MISSING
+    data: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
-    lr: Optional[float] = None  # None: chosen for the loss and the optimizer by w2vexp.auto
-    seed: int = 42
-    name: str = "default"
-    embed_size: int = 128
-    batch_size: Optional[int] = None  # None: chosen from the model and the corpus by w2vexp.auto
-    window: int = 1
-    vocab_size: int = 50000
-    min_count: int = 5
-    keep_unk: bool = True
-    subsample: float = 1e-3
-    deterministic: bool = True
-    resume: str = "auto"
-    probe_words: List[str] = field(default_factory=lambda: ["three", "france", "king", "war", "music", "city"])
-    optimized_metric: str = "analogy_acc"  # what a run returns to a sweeper (hparams_search) to maximise
+    lr: Optional[float] = MISSING  # None: chosen for the loss and the optimizer by w2vexp.auto
+    seed: int = MISSING
+    name: str = MISSING
+    embed_size: int = MISSING
+    batch_size: Optional[int] = MISSING  # None: chosen from the model and the corpus by w2vexp.auto
+    window: int = MISSING
+    vocab_size: int = MISSING
+    min_count: int = MISSING
+    keep_unk: bool = MISSING
+    subsample: float = MISSING
+    deterministic: bool = MISSING
+    resume: str = MISSING
+    probe_words: List[str] = MISSING
+    optimized_metric: str = MISSING  # what a run returns to a sweeper (hparams_search) to maximise
 
 
 def register_schema() -> None:
     """Register the dataclasses with Hydra's ConfigStore so `conf/config.yaml` is typed."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="w2vexp_schema", node=Config)
+    cs = ConfigStore.instance()
+    cs.store(name="w2vexp_schema", node=Config)
+    for group, choices in CHOICES.items():  # conf/<group>/<choice>.yaml: defaults [<choice>_schema]
+        for choice, schema in choices.items():
+            cs.store(group=group, name=f"{choice}_schema", node=schema)
     # hydra/sweeper=w2vexp_optuna (hparams_search=optuna): Hydra's plugin scan finds it in an
     # installed package, but an editable install hides namespace packages from that scan, so it
     # is registered here (Plugins.register is Hydra's API for plugins it did not scan)
@@ -118,6 +166,28 @@ def register_schema() -> None:
     from hydra_plugins.w2vexp_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
     Plugins.instance().register(OptunaSweeper)
+
+
+def compose(overrides: tuple | list = ()) -> Any:
+    """The config a user gets from `python -m w2vexp.run OVERRIDES` (conf/config.yaml composed by
+    Hydra, without its `hydra` node): what tests, the bench and tools build runs from, so they
+    never see other defaults than a user does."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    register_schema()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def typed(saved: Any) -> Any:
+    """A saved config (a run's .hydra/config.yaml) typed by the schema of each of its choices."""
+    from omegaconf import OmegaConf
+
+    nodes = {g: OmegaConf.structured(CHOICES[g][saved[g]["name"]]) for g in CHOICES
+             if saved.get(g, {}).get("name") in CHOICES[g]}
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), nodes, saved)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
 
 
 def conf_dir() -> Path:
@@ -154,24 +224,28 @@ def validate(cfg: Any) -> None:
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
     _check(bool(cfg.name) and "/" not in cfg.name and cfg.name not in (".", ".."), "name", cfg.name,
            "a non-empty folder name without '/'")
-    loss = cfg.loss
-    if loss.name in ("nce", "neg", "sampled_softmax"):
+    loss = cfg.loss  # each check applies where the loss's schema has the key
+    if "num_sampled" in loss:
         _check(1 <= loss.num_sampled < cfg.vocab_size, "loss.num_sampled", loss.num_sampled,
                f"must be >= 1 and < vocab_size ({cfg.vocab_size})")
-    _check(loss.shared_negatives is None or loss.shared_negatives >= 0, "loss.shared_negatives",
-           loss.shared_negatives, "must be >= 0 (0: per example; null: automatic)")
-    _check(loss.negative_groups is None or (loss.negative_groups >= 1 and (
-        cfg.batch_size is None or cfg.batch_size % loss.negative_groups == 0)), "loss.negative_groups",
-           loss.negative_groups, f"must be >= 1 and divide batch_size ({cfg.batch_size}) (or null: automatic)")
-    _check(loss.ns_exponent >= 0, "loss.ns_exponent", loss.ns_exponent, "must be >= 0")
+        _check(loss.ns_exponent >= 0, "loss.ns_exponent", loss.ns_exponent, "must be >= 0")
+    if "shared_negatives" in loss:
+        _check(loss.shared_negatives is None or loss.shared_negatives >= 0, "loss.shared_negatives",
+               loss.shared_negatives, "must be >= 0 (0: per example; null: automatic)")
+        _check(loss.negative_groups is None or (loss.negative_groups >= 1 and (
+            cfg.batch_size is None or cfg.batch_size % loss.negative_groups == 0)), "loss.negative_groups",
+               loss.negative_groups, f"must be >= 1 and divide batch_size ({cfg.batch_size}) (or null: automatic)")
     opt = cfg.optimizer
     _check(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule, f"one of {', '.join(SCHEDULES)}")
     _check(0 <= opt.min_lr_ratio <= 1, "optimizer.min_lr_ratio", opt.min_lr_ratio, "must be in [0, 1]")
-    _check(0 <= opt.beta1 < 1, "optimizer.beta1", opt.beta1, "must be in [0, 1)")
-    _check(0 <= opt.beta2 < 1, "optimizer.beta2", opt.beta2, "must be in [0, 1)")
     _check(opt.lr_batch >= 1, "optimizer.lr_batch", opt.lr_batch, "must be an integer >= 1")
-    _check(opt.epsilon > 0, "optimizer.epsilon", opt.epsilon, "must be > 0")
-    _check(opt.initial_accumulator >= 0, "optimizer.initial_accumulator", opt.initial_accumulator, "must be >= 0")
+    for key in ("beta1", "beta2"):
+        if key in opt:
+            _check(0 <= opt[key] < 1, f"optimizer.{key}", opt[key], "must be in [0, 1)")
+    if "epsilon" in opt:
+        _check(opt.epsilon > 0, "optimizer.epsilon", opt.epsilon, "must be > 0")
+    if "initial_accumulator" in opt:
+        _check(opt.initial_accumulator >= 0, "optimizer.initial_accumulator", opt.initial_accumulator, "must be >= 0")
     t = cfg.train
     if t.steps is not None:
         _check(t.steps >= 1, "train.steps", t.steps, "must be >= 1 (or null to use train.epochs)")

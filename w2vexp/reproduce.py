@@ -19,14 +19,12 @@ def load_run_config(run_dir: Path):
     """The config a run was trained with (its `.hydra/config.yaml`), typed by the schema."""
     from omegaconf import OmegaConf
 
-    from .config import Config
+    from .config import typed
 
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
         raise UserError(f"{run_dir} is not a w2vexp run folder (no .hydra/config.yaml)")
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved))
-    OmegaConf.set_struct(cfg, True)
-    return cfg
+    return typed(OmegaConf.to_container(OmegaConf.load(saved)))
 
 
 def new_folder_beside(run_dir: Path) -> Path:

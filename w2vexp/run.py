@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from .config import conf_dir, register_schema, validate
+from .config import CHOICES, conf_dir, register_schema, validate
 from .errors import RunFolderError, TrainingFailed, UserError
 from .names import run_dirname
 from .rundir import RunFolder, git_commit, now, process_seconds, versions
@@ -98,7 +98,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     corpus = prepare_corpus(cfg)
     t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size
-    if cfg.loss.name in ("nce", "neg", "sampled_softmax") and cfg.loss.num_sampled >= V:
+    if "num_sampled" in cfg.loss and cfg.loss.num_sampled >= V:
         raise UserError(f"loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
                         f"vocabulary of this corpus ({V} words)")
     tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed, xla_cache)
@@ -203,6 +203,26 @@ def check_group_choices(argv: list) -> None:
         if bad:
             print(f"error: {key}={bad[0]} is not allowed: {key} is one of {', '.join(allowed)}", file=sys.stderr)
             raise SystemExit(2)
+    check_choice_keys(argv)
+
+
+def check_choice_keys(argv: list) -> None:
+    """Refuse a key that the chosen option's schema does not have (`optimizer=sgd
+    optimizer.beta1=0.5`) with one line naming it and the keys that option has."""
+    chosen = {}
+    for a in argv:
+        key, _, value = a.partition("=")
+        if key in CHOICES and value in CHOICES[key]:
+            chosen[key] = value
+    for a in argv:
+        key = a.partition("=")[0].lstrip("+~")
+        group, _, field = key.partition(".")
+        if group in chosen and field and "." not in field:
+            keys = CHOICES[group][chosen[group]].__dataclass_fields__
+            if field not in keys:
+                print(f"error: {key} is not allowed with {group}={chosen[group]}: its keys are "
+                      f"{', '.join(f'{group}.{k}' for k in keys)}", file=sys.stderr)
+                raise SystemExit(2)
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
