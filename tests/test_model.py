@@ -9,8 +9,6 @@ from omegaconf import OmegaConf
 
 from conftest import planted_corpus
 from w2vexp.config import LOSSES, MODELS, OPTIMIZERS, compose
-from w2vexp.data import prepare_corpus
-from w2vexp.rundir import RunFolder
 
 LRS = {"sgd": 1.0, "adagrad": 0.5, "adam": 0.02}
 
@@ -23,9 +21,10 @@ def planted(tmp_path_factory):
 
 
 def train_inprocess(folder, corpus_file, cache, **kw):
-    """Train one run in this process, as the CLI would; return (trainer, corpus, result)."""
-    from w2vexp.tfsetup import configure
-    from w2vexp.train import Trainer
+    """Train one run in this process with the pipeline every command uses; return (words, the
+    vectors it exported, its run.json)."""
+    from w2vexp.pipeline import train
+    from w2vexp.tools import load_vectors
 
     choices = [f"{g}={kw.pop(g)}" for g in ("model", "loss", "optimizer") if g in kw]
     cfg = compose(["data=file", f"data.path={corpus_file}", f"data.cache_dir={cache}", *choices])
@@ -35,11 +34,9 @@ def train_inprocess(folder, corpus_file, cache, **kw):
     for k, v in settings.items():
         if k != "loss.num_sampled" or "num_sampled" in cfg.loss:
             OmegaConf.update(cfg, k, v)
-    corpus = prepare_corpus(cfg)
-    tf = configure(0, cfg.deterministic, cfg.seed)
-    trainer = Trainer(cfg, corpus, RunFolder(folder), tf, on_status=lambda m: None)
-    result = trainer.run(trainer.restore())
-    return trainer, corpus, result
+    info = train(cfg, folder, [])
+    kv = load_vectors(folder)
+    return list(kv.index_to_key), np.asarray(kv.vectors), info
 
 
 def group_scores(emb, words, groups):
@@ -62,18 +59,18 @@ def group_scores(emb, words, groups):
 @pytest.mark.parametrize("model,loss,optimizer", list(itertools.product(MODELS, LOSSES, OPTIMIZERS)))
 def test_every_combination_learns_the_planted_structure(planted, tmp_path, model, loss, optimizer):
     d, groups = planted
-    trainer, corpus, result = train_inprocess(tmp_path / "run", d / "planted.txt", d / "cache",
+    words, vectors, info = train_inprocess(tmp_path / "run", d / "planted.txt", d / "cache",
                                               **{"model": model, "loss": loss, "optimizer": optimizer,
                                                  "lr": LRS[optimizer]})
-    nn_ok, margin = group_scores(trainer.model.embeddings(), corpus.words, groups)
+    nn_ok, margin = group_scores(vectors, words, groups)
     assert nn_ok >= 0.95, (nn_ok, margin)
     assert margin > 0.3, (nn_ok, margin)
-    assert result.steps == 600 and np.isfinite(result.final_loss)
+    assert info["status"] == "finished" and info["steps"] == 600 and np.isfinite(info["final_loss"])
 
 
 def test_untrained_vectors_show_no_structure(planted, tmp_path):
     """The control for the test above: one step of training is not enough to see the groups."""
     d, groups = planted
-    trainer, corpus, _ = train_inprocess(tmp_path / "run", d / "planted.txt", d / "cache", **{"train.steps": 1})
-    nn_ok, margin = group_scores(trainer.model.embeddings(), corpus.words, groups)
+    words, vectors, _ = train_inprocess(tmp_path / "run", d / "planted.txt", d / "cache", **{"train.steps": 1})
+    nn_ok, margin = group_scores(vectors, words, groups)
     assert nn_ok < 0.6 and margin < 0.1

@@ -39,7 +39,7 @@ def reproduce(run_dir: Path) -> int:
     import numpy as np
 
     from .rundir import RunFolder
-    from .run import train_run
+    from .pipeline import train
 
     run_dir = run_dir.resolve()
     original = RunFolder(run_dir)
@@ -56,7 +56,7 @@ def reproduce(run_dir: Path) -> int:
     target.mkdir(parents=True)
     shutil.copytree(run_dir / ".hydra", target / ".hydra")
     print(f"reproducing {run_dir} in {target}", flush=True)
-    new = train_run(cfg, target, list(info.get("overrides") or []))
+    new = train(cfg, target, list(info.get("overrides") or []))
     if new.get("sha256") == info.get("sha256"):
         print(f"identical: the embeddings are bitwise the same (sha256 {info['sha256'][:16]}...)")
         return 0

@@ -1,0 +1,148 @@
+"""One run, start to finish: the sequence every caller shares (`python -m w2vexp.run`, its sweeps,
+`w2vexp.reproduce`, the tests).
+
+    train(cfg, run_dir, overrides)
+      validate -> lock the run folder -> prepare the corpus (while TensorFlow imports) ->
+      configure TensorFlow -> build the Trainer -> restore the newest good checkpoint ->
+      train -> export vectors and projector -> run.json
+
+Skips a finished run, refuses an existing run under resume=never, and records in run.json what
+happened (status, reason, where the time went).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from .config import validate
+from .errors import RunFolderError, TrainingFailed, UserError
+from .rundir import RunFolder, git_commit, now, process_seconds, versions
+
+log = logging.getLogger("w2vexp")
+
+
+def _show(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def train(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
+    """Train (or resume, or skip) the run of `cfg` in `run_dir`; returns its run.json."""
+    validate(cfg)
+    folder = RunFolder(run_dir)
+    status = folder.status()
+    if cfg.resume == "never" and folder.holds_run():
+        raise RunFolderError(f"run folder {_show(run_dir)} already holds a run (status {status or 'unknown'}); "
+                             f"resume=never refuses to touch it: choose another name= or drop resume=never")
+    if status == "finished":
+        log.info(f"run {_show(run_dir)} is already finished: skipping it (nothing to do)")
+        return folder.info()
+    folder.lock()
+    try:
+        return _train_locked(cfg, folder, overrides)
+    finally:
+        folder.unlock()
+
+
+def time_spent(prepare: float, parts: dict) -> dict:
+    """Where this process's wall time went (run.json "time", seconds): preparing the corpus
+    (TensorFlow's import runs meanwhile when the corpus is prepared in a child process), waiting
+    for batches (batch building that did not overlap training), the training loop, evaluations,
+    checkpoints, summaries, exports, and start-up -- the rest: Python, Hydra and TensorFlow
+    starting, building, compiling and restoring the graph."""
+    total = process_seconds()
+    out = {"prepare": prepare, **{k: parts.get(k, 0.0) for k in ("batches", "train_loop", "evaluate", "checkpoints",
+                                                                  "summaries", "exports")}}
+    out["startup"] = max(0.0, total - sum(out.values()))
+    out["total"] = total
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
+    from . import artifacts
+    from .data import prepare_corpus
+    from .tfsetup import compile_cache_dir, configure, configure_compile_cache, import_while
+
+    t0 = time.perf_counter()
+    xla_cache = compile_cache_dir(cfg)
+    if xla_cache:  # XLA reads its cache flag when TensorFlow is imported
+        configure_compile_cache(xla_cache)
+    import_while(prepare_corpus, cfg)  # the corpus is prepared in a child while TensorFlow loads
+    corpus = prepare_corpus(cfg)
+    t_prepare = time.perf_counter() - t0
+    V = corpus.vocab_size
+    if "num_sampled" in cfg.loss and cfg.loss.num_sampled >= V:
+        raise UserError(f"loss.num_sampled={cfg.loss.num_sampled} must be smaller than the "
+                        f"vocabulary of this corpus ({V} words)")
+    tf = configure(cfg.train.threads, cfg.deterministic, cfg.seed, xla_cache)
+    from .pruning import reporter_from_env
+    from .train import Interrupted, Trainer
+
+    artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
+    trainer = Trainer(cfg, corpus, folder, tf, overrides=overrides, on_eval=reporter_from_env(cfg.optimized_metric))
+    previous = folder.info() or {}
+    try:
+        start = trainer.restore()
+    except TrainingFailed as e:
+        folder.write_info({**previous, "status": "failed", "reason": str(e), "ended": now()})
+        raise
+    info = {
+        **previous,
+        "status": "running", "reason": None, "name": cfg.name, "overrides": list(overrides),
+        "started": previous.get("started") or now(), "ended": None, "seed": cfg.seed,
+        "deterministic": cfg.deterministic, "total_steps": trainer.total_steps, "steps": start,
+        "versions": versions(), "git_commit": git_commit(Path.cwd()), "threads": cfg.train.threads,
+        # "fused": w2vexp.kernels' op; "xla": the XLA graph (not neg+sgd, train.fused=false, no compiler)
+        "step_kernel": "fused" if trainer.model.kernel is not None else "xla",
+        "corpus": {"source": cfg.data.name, "tokens": int(len(corpus.ids)), "raw_tokens": corpus.raw_tokens,
+                   "vocab_size": V, "prepared": str(corpus.folder)},
+        "resumes": list(previous.get("resumes") or []),
+        "auto": trainer.chosen,  # what w2vexp.auto chose for the keys left null
+        "pid": os.getpid(),
+    }
+    if start > 0:
+        info["resumes"].append({"from_step": start, "time": now()})
+        log.info(f"resuming {_show(folder.path)} from step {start} of {trainer.total_steps}")
+    else:
+        log.info(f"training {_show(folder.path)}: {cfg.model.name} with {cfg.loss.name} on {cfg.data.name} "
+                 f"({len(corpus.ids):,} tokens, {V:,} words), {trainer.total_steps:,} steps")
+    folder.write_info(info)
+    try:
+        result = trainer.run(start)
+    except Interrupted as e:
+        folder.update_info(status="interrupted", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
+        log.error(str(e))
+        raise SystemExit(Interrupted.exit_code)
+    except TrainingFailed as e:
+        folder.update_info(status="failed", reason=str(e), ended=now(), steps=int(trainer.model.step.numpy()))
+        raise
+    except BaseException as e:
+        folder.update_info(status="failed", reason=f"{type(e).__name__}: {e}"[:500], ended=now())
+        raise
+    emb = trainer.model.embeddings()
+    with trainer.timed("exports"):
+        artifacts.write_vectors(folder.path, corpus.words, emb)
+        artifacts.write_projector(folder.path, emb)
+    info = folder.update_info(
+        status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,
+        words_per_sec=result.words_per_sec, train_seconds=result.train_seconds,
+        sha256=artifacts.embedding_sha256(emb), metrics=result.metrics, stopped_early=result.stopped_early,
+        time=time_spent(t_prepare, trainer.seconds))
+    log.info(f"run folder: {_show(folder.path)}  ({result.steps} steps, final loss {result.final_loss:.4g}, "
+             f"{result.words_per_sec:,.0f} words/s)")
+    from .evaluate import format_metrics
+
+    log.info(f"  {format_metrics(result.metrics)}")
+    probes = artifacts.probe_words(list(cfg.probe_words), corpus.words)
+    for w, near in artifacts.nearest(emb, corpus.words, probes, 8).items():
+        log.info(f"  nearest to {w}: {', '.join(x for x, _ in near)}")
+    return info
+
+
