@@ -72,7 +72,7 @@ def corpus_path(name: str) -> Path:
     if name == "wiki_sample":
         from omegaconf import OmegaConf
 
-        from w2vexp.data import wiki_sample_path
+        from w2vexp.sources import wiki_sample_path
 
         return wiki_sample_path(OmegaConf.create({"cache_dir": str(cache().parent)}))
     if name == "docs":

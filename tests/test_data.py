@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 from w2vexp.batches import (ExampleStream, Position, cbow_examples, keep_probabilities, prefetch,
                             reduced_windows, skipgram_pairs)
 from w2vexp.config import compose
-from w2vexp.data import UNK, build_vocab, normalise_text8, prepare_corpus, tokenize, wiki_sample_path
+from w2vexp.data import UNK, build_vocab, prepare_corpus, tokenize
+from w2vexp.sources import normalise_text8, wiki_sample_path
 from w2vexp.errors import DataError
 
 

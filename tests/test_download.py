@@ -10,7 +10,8 @@ import zipfile
 import pytest
 
 from w2vexp.config import compose
-from w2vexp.data import prepare_corpus, text8_path
+from w2vexp.data import prepare_corpus
+from w2vexp.sources import text8_path
 from w2vexp.errors import DataError
 
 TEXT = ("anarchism originated as a term of abuse first used against early working class radicals " * 40).strip()

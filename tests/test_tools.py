@@ -12,7 +12,7 @@ import pytest
 
 from w2vexp.artifacts import write_vectors, write_vocab
 from w2vexp.compare import aggregate, collect, compare_table
-from w2vexp.data import gensim_datapath
+from w2vexp.sources import gensim_datapath
 from w2vexp.artifacts import keyed_vectors
 from w2vexp.evaluate import evaluate_kv
 
@@ -60,7 +60,8 @@ def test_batched_analogies_give_gensims_answers_on_real_vectors():
     from gensim.models import Word2Vec
     from omegaconf import OmegaConf
 
-    from w2vexp.data import iter_text_blocks, tokenize, wiki_sample_path
+    from w2vexp.data import iter_text_blocks, tokenize
+    from w2vexp.sources import wiki_sample_path
     from w2vexp.evaluate import analogy_sections
 
     path = wiki_sample_path(OmegaConf.create({"cache_dir": os.environ["W2VEXP_CACHE_DIR"]}))

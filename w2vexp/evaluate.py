@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from .artifacts import keyed_vectors
-from .data import gensim_datapath
+from .sources import gensim_datapath
 
 RESTRICT_VOCAB = 30000
 ANALOGIES = "questions-words.txt"

@@ -1,0 +1,112 @@
+"""What a run writes for TensorBoard (SPEC section 3): the training graph and the HParams of the
+run once, `loss`, `lr` and `words_per_sec` as it goes, histograms of the matrices, and the
+evaluations (`eval/*` scalars and a text table of the probe words' nearest neighbours).
+"""
+from __future__ import annotations
+
+from .names import kept_overrides, override_key, run_dirname
+
+
+def hparams_of(cfg, overrides: list) -> dict:
+    """The hyperparameters shown in TensorBoard's HParams dashboard: the key ones of every run
+    plus every key overridden on the command line (flattened, scalars only), never the seed:
+    runs that differ only by seed are one row of the dashboard (one session group)."""
+    from omegaconf import OmegaConf
+
+    keys = ["model.name", "loss.name", "optimizer.name", "data.name", "lr", "batch_size", "embed_size",
+            "window", "vocab_size", "min_count", "subsample", "loss.num_sampled"]
+    for o in kept_overrides(overrides):
+        k = override_key(o)
+        if k not in keys and k != "seed":
+            keys.append(k)
+    out = {}
+    for k in keys:
+        v = OmegaConf.select(cfg, k, default=None)
+        if isinstance(v, (bool, int, float, str)):
+            out[k[:-5] if k.endswith(".name") else k] = v
+    return out
+
+
+class Summaries:
+    """The event file writer of one run folder and what is written to it."""
+
+    def __init__(self, tf, run_path, model, words: list, probe_words: list) -> None:
+        self.tf = tf
+        self.model = model
+        self.words = words
+        self.probe_words = probe_words
+        self.writer = tf.summary.create_file_writer(str(run_path))
+
+    def start(self, cfg, overrides: list) -> None:
+        """What a fresh run writes once: the traced training graph, the HParams experiment (its
+        hyperparameters and metrics, so the dashboard lists the metrics before any run ends) and
+        the run's HParams. Runs that differ only by seed share one session group (the group is
+        the run name without the seed), so the dashboard folds seeds into one row."""
+        from tensorboard.plugins.hparams import api as hp
+
+        from .evaluate import METRICS
+
+        tf = self.tf
+        hparams = hparams_of(cfg, overrides)
+        group = run_dirname([o for o in overrides if override_key(o) != "seed"])
+        with self.writer.as_default(step=0):
+            tf.summary.graph(self.model.train_steps.get_concrete_function().graph)
+            hp.hparams_config(hparams=[hp.HParam(k) for k in hparams],
+                              metrics=[hp.Metric(f"eval/{m}") for m in METRICS] + [hp.Metric("loss")])
+            hp.hparams(hparams, trial_id=group)
+
+    def scalars(self, step: int, loss: float, lr: float, words_per_sec: float) -> None:
+        with self.writer.as_default():
+            self.tf.summary.scalar("loss", loss, step=step)
+            self.tf.summary.scalar("lr", lr, step=step)
+            self.tf.summary.scalar("words_per_sec", words_per_sec, step=step)
+
+    def histograms(self, step: int) -> None:
+        with self.writer.as_default(step=step):
+            self._histogram("embed/embed_matrix", self.model.embed_matrix[: self.model.vocab_size])
+            for var in self.model.loss_fn.trainable_variables:
+                self._histogram(f"loss/{var.name.split(':')[0]}", var)
+
+    def _histogram(self, tag: str, values, buckets: int = 30) -> None:
+        """A TensorBoard histogram summary (the histogram plugin's [buckets, 3] tensor of left
+        edge, right edge, count over the values' range) counted by `tf.histogram_fixed_width`:
+        `tf.summary.histogram` builds a [values, buckets] one-hot matrix, 0.1-0.2 s per matrix."""
+        from tensorboard.plugins.histogram import metadata
+
+        tf = self.tf
+        values = tf.reshape(values, [-1])  # float32: no float64 copy of a large matrix
+        lo, hi = tf.reduce_min(values), tf.reduce_max(values)
+        hi = tf.where(hi > lo, hi, lo + 1.0)
+        counts = tf.histogram_fixed_width(values, tf.stack([lo, hi]), nbins=buckets)
+        edges = tf.linspace(tf.cast(lo, tf.float64), tf.cast(hi, tf.float64), buckets + 1)
+        data = tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)], axis=1)
+        tf.summary.write(tag, data, metadata=metadata.create_summary_metadata(display_name=None, description=None))
+
+    def evaluate(self, step: int) -> dict:
+        """Analogy / WordSim-353 / SimLex-999 of the current embeddings, logged as eval/*, and a
+        text summary of the probe words' nearest neighbours (watch them sharpen)."""
+        from . import artifacts
+        from .evaluate import METRICS, evaluate_embeddings
+
+        tf = self.tf
+        emb = self.model.embeddings()
+        m = evaluate_embeddings(self.words, emb)
+        rows = ["| word | nearest neighbours |", "| --- | --- |"]
+        probes = artifacts.probe_words(self.probe_words, self.words)
+        for w, near in artifacts.nearest(emb, self.words, probes, 8).items():
+            rows.append(f"| {w} | {', '.join(f'{x} ({s:.2f})' for x, s in near)} |")
+        with self.writer.as_default(step=step):
+            for k in METRICS:
+                if m.get(k) is not None:
+                    tf.summary.scalar(f"eval/{k}", m[k])
+            for k in ("analogy_semantic", "analogy_syntactic"):
+                tf.summary.scalar(f"eval/{k}", m[k])
+            tf.summary.text("nearest_neighbours", "\n".join(rows))
+        return m
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
