@@ -100,7 +100,7 @@ def run_tool(tool: str, corpus: Path, model: str, seed: int, extra: list, shared
         vectors, loop_wps, words = run, info["words_per_sec"], info["corpus"]["raw_tokens"]
         r_time = info.get("time") or {}
     from w2vexp.evaluate import evaluate_kv
-    from w2vexp.tools import load_vectors
+    from w2vexp.runs import load_vectors
 
     kv = load_vectors(vectors)
     m = evaluate_kv(kv)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-import w2vexp.run  # noqa: F401 - registers the schema and the run-folder resolver
+import w2vexp.cli.run  # noqa: F401 - registers the schema and the run-folder resolver
 from w2vexp.config import compose, conf_dir, validate
 from w2vexp.errors import UserError
 
@@ -134,7 +134,7 @@ def test_conf_found_from_another_directory(tmp_path):
 @pytest.mark.parametrize("argv,bad", [(["loss=foo"], "loss=foo"), (["model=skipgram,cbw", "-m"], "model=cbw"),
                                       (["+experiment=nope"], "experiment=nope")])
 def test_unknown_group_choices_are_one_line_naming_the_allowed_values(argv, bad, capsys):
-    from w2vexp.run import check_group_choices
+    from w2vexp.cli.run import check_group_choices
 
     with pytest.raises(SystemExit) as e:
         check_group_choices(argv)
@@ -144,7 +144,7 @@ def test_unknown_group_choices_are_one_line_naming_the_allowed_values(argv, bad,
 
 
 def test_known_group_choices_and_sweeper_syntax_pass():
-    from w2vexp.run import check_group_choices
+    from w2vexp.cli.run import check_group_choices
 
     check_group_choices(["loss=nce,neg", "model=cbow", "hydra/launcher=joblib", "loss=choice(nce,neg)",
                          "+experiment=lecture", "hparams_search=optuna", "lr=0.5"])
@@ -186,7 +186,7 @@ def test_compile_cache_is_a_folder_per_tensorflow_version_and_off_where_it_canno
 
 
 def test_a_key_of_another_choice_is_named_in_one_line(capsys):
-    from w2vexp.run import check_group_choices
+    from w2vexp.cli.run import check_group_choices
 
     with pytest.raises(SystemExit) as e:
         check_group_choices(["optimizer=sgd", "optimizer.beta1=0.5"])

@@ -24,7 +24,7 @@ def train_inprocess(folder, corpus_file, cache, **kw):
     """Train one run in this process with the pipeline every command uses; return (words, the
     vectors it exported, its run.json)."""
     from w2vexp.pipeline import train
-    from w2vexp.tools import load_vectors
+    from w2vexp.runs import load_vectors
 
     choices = [f"{g}={kw.pop(g)}" for g in ("model", "loss", "optimizer") if g in kw]
     cfg = compose(["data=file", f"data.path={corpus_file}", f"data.cache_dir={cache}", *choices])

@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from .rundir import atomic_write
+from .runs import VECTORS_BIN, VECTORS_KV, VECTORS_TXT
 
 PROJECTOR_DIR = "projector"
 PROJECTOR_TENSOR = "embeddings.bin"
 PROJECTOR_NAME = "word_embeddings"
-VECTORS_TXT = "vectors.txt"
-VECTORS_BIN = "vectors.bin"
-VECTORS_KV = "vectors.kv"
 
 
 def embedding_sha256(emb: np.ndarray) -> str:

@@ -8,11 +8,12 @@ the run folders' run.json files.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+
+from .runs import info_or_none
 
 
 def job_line(name: str, info: dict) -> str:
@@ -45,15 +46,13 @@ class SweepReport(Callback):
         hc = HydraConfig.get()
         if hc.mode != RunMode.MULTIRUN:
             return
-        try:
-            info = json.loads((Path(hc.runtime.output_dir) / "run.json").read_text())
-        except (OSError, ValueError):
-            info = {"status": "failed" if job_return.status.name == "FAILED" else "?",
-                    "reason": str(getattr(job_return, "_return_value", "") or "")}
+        info = info_or_none(hc.runtime.output_dir) or {
+            "status": "failed" if job_return.status.name == "FAILED" else "?",
+            "reason": str(getattr(job_return, "_return_value", "") or "")}
         print(job_line(Path(hc.runtime.output_dir).name, info), flush=True)
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        from .compare import collect, render, _key
+        from .compare import collect, render, sort_key
 
         sweep = Path(config.hydra.sweep.dir)
         try:
@@ -63,7 +62,7 @@ class SweepReport(Callback):
             return
         if not rows:
             return
-        rows.sort(key=_key)
+        rows.sort(key=sort_key)
         print(f"\n[w2vexp] sweep {sweep}: {len(rows)} runs, best first\n" + render(rows, "table", False), flush=True)
         failed = [r for r in rows if r["status"] != "finished"]
         if failed:

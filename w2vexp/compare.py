@@ -7,7 +7,6 @@ with mean +- std and n. `--format table|markdown|csv`.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import io
@@ -17,8 +16,7 @@ import sys
 from pathlib import Path
 
 from .names import kept_overrides, override_key
-from .errors import UserError
-from .tools import fail, run_info
+from .runs import find_runs, read_info
 
 NUMERIC = ("steps", "final_loss", "analogy_acc", "ws353", "simlex", "words_per_sec", "wall_s")
 
@@ -32,16 +30,9 @@ def _wall(info: dict):
 
 def collect(sweep: Path) -> list[dict]:
     """One row per run folder below `sweep` (a run folder itself gives one row)."""
-    sweep = Path(sweep)
-    if not sweep.is_dir():
-        raise UserError(f"{sweep} is not a folder")
-    folders = [sweep] if (sweep / "run.json").is_file() else \
-        sorted(p.parent for p in sweep.glob("*/run.json"))
-    if not folders:
-        raise UserError(f"{sweep} holds no runs (no */run.json); give a folder like outputs/<name>")
     rows = []
-    for d in folders:
-        info = run_info(d)
+    for d in find_runs(sweep):
+        info = read_info(d)
         m = info.get("metrics") or {}
         overrides = kept_overrides(info.get("overrides") or [])
         rows.append({"run": d.name, "overrides": overrides, "status": info.get("status"),
@@ -52,7 +43,8 @@ def collect(sweep: Path) -> list[dict]:
     return rows
 
 
-def _key(r: dict):
+def sort_key(r: dict):
+    """Best first: finished, highest analogy accuracy, then WordSim-353, then lowest loss."""
     def neg(v):
         return -v if isinstance(v, (int, float)) and not math.isnan(v) else math.inf
     loss = r["final_loss"] if isinstance(r["final_loss"], (int, float)) else math.inf
@@ -125,24 +117,11 @@ def compare_table(sweep: Path, fmt: str = "table", aggregate_by=None) -> str:
     rows = collect(sweep)
     if aggregate_by:
         rows = aggregate(rows, aggregate_by)
-    rows.sort(key=_key)
+    rows.sort(key=sort_key)
     return render(rows, fmt, bool(aggregate_by))
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m w2vexp.compare",
-                                 description="One table of a sweep's runs, best first (highest analogy accuracy).")
-    ap.add_argument("sweep", type=Path, help="a sweep folder, e.g. outputs/<name>")
-    ap.add_argument("--format", choices=("table", "markdown", "csv"), default="table")
-    ap.add_argument("--aggregate", metavar="KEY", choices=("seed",),
-                    help="fold runs that differ only by this key (seed) into mean ± std with n")
-    args = ap.parse_args(argv)
-    try:
-        sys.stdout.write(compare_table(args.sweep, args.format, args.aggregate))
-    except Exception as e:  # noqa: BLE001
-        return fail(e)
-    return 0
+if __name__ == "__main__":  # python -m w2vexp.compare: the command is w2vexp.cli.compare
+    from .cli.compare import main
 
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,6 @@ computed every `train.eval_every` steps and at the end, logged as `eval/analogy_
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import logging
@@ -135,28 +134,7 @@ def format_metrics(m: dict) -> str:
             f"WordSim-353 Spearman {f(m.get('ws353'))}; SimLex-999 Spearman {f(m.get('simlex'))}")
 
 
-def main(argv=None) -> int:
-    from .tools import fail, load_run
+if __name__ == "__main__":  # python -m w2vexp.evaluate: the command is w2vexp.cli.evaluate
+    from .cli.evaluate import main
 
-    ap = argparse.ArgumentParser(prog="python -m w2vexp.evaluate",
-                                 description="Analogy accuracy, WordSim-353 and SimLex-999 of a finished run.")
-    ap.add_argument("run_dir", help="a finished run folder")
-    args = ap.parse_args(argv)
-    try:
-        run = load_run(args.run_dir)
-    except Exception as e:  # noqa: BLE001 - tools report user errors in one line
-        return fail(e)
-    m = evaluate_kv(run.kv)
-    print(f"{run.path}:")
-    print(f"  analogy (questions-words, top {RESTRICT_VOCAB}): {100 * m['analogy_acc']:.2f}% "
-          f"of {m['analogy_n']} questions  (semantic {100 * m['analogy_semantic']:.2f}%, "
-          f"syntactic {100 * m['analogy_syntactic']:.2f}%)")
-    for key, label in (("ws353", "WordSim-353"), ("simlex", "SimLex-999")):
-        v = m.get(key)
-        print(f"  {label} Spearman: {'n/a' if v is None else f'{v:.4f}'}  "
-              f"(pairs out of vocabulary: {m.get(key + '_oov') or 0:.1f}%)")
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

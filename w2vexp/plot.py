@@ -6,12 +6,11 @@ files (`curves.png`). The PNG is written into the folder given (or `--out`) and 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from .errors import UserError
-from .tools import fail, load_run, run_info
+from .runs import find_runs, load_run
 
 
 def tsne_map(run_dir: Path, out: Path, top: int = 300, seed: int = 0) -> Path:
@@ -69,9 +68,7 @@ def sweep_curves(sweep: Path, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = sorted(p.parent for p in sweep.glob("*/run.json"))
-    if not runs:
-        raise UserError(f"{sweep} holds no runs (no */run.json)")
+    runs = find_runs(sweep)
     data = {r.name: _curves(r) for r in runs}
     if not any(data.values()):
         raise UserError(f"the runs in {sweep} have no loss or eval curves in their event files yet")
@@ -98,39 +95,7 @@ def sweep_curves(sweep: Path, out: Path) -> Path:
     return out
 
 
-def _require_plot_extra() -> None:
-    """Plots need matplotlib and scikit-learn, the `plot` extra (the main job does not)."""
-    from importlib.util import find_spec
+if __name__ == "__main__":  # python -m w2vexp.plot: the command is w2vexp.cli.plot
+    from .cli.plot import main
 
-    missing = [m for m in ("matplotlib", "sklearn") if find_spec(m) is None]
-    if missing:
-        raise UserError(f"python -m w2vexp.plot needs {' and '.join(missing)}: pip install 'w2vexp[plot]'")
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m w2vexp.plot",
-                                 description="A t-SNE map of a run's top words, or the curves of a sweep's runs, as PNG.")
-    ap.add_argument("folder", type=Path, help="a run folder (t-SNE map) or a sweep folder outputs/<name> (curves)")
-    ap.add_argument("--out", type=Path, help="where to write the PNG (default: inside the folder)")
-    ap.add_argument("--top", type=int, default=300, help="words on the t-SNE map (default 300)")
-    args = ap.parse_args(argv)
-    try:
-        _require_plot_extra()
-        folder = args.folder
-        if not folder.is_dir():
-            raise UserError(f"{folder} is not a folder")
-        if (folder / "run.json").is_file():
-            run_info(folder)
-            path = tsne_map(folder, args.out or folder / "tsne.png", top=args.top)
-        elif any(folder.glob("*/run.json")):
-            path = sweep_curves(folder, args.out or folder / "curves.png")
-        else:
-            raise UserError(f"{folder} is neither a run folder (run.json) nor a sweep folder (*/run.json)")
-    except Exception as e:  # noqa: BLE001
-        return fail(e)
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

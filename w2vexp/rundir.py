@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import RunFolderError
+from .runs import RUN_JSON, info_or_none
 
-RUN_JSON = "run.json"
 LOCK = ".lock"
 EVENTS_GLOB = "events.out.tfevents.*"
 _IMPORTED = time.monotonic()
@@ -89,10 +89,7 @@ class RunFolder:
     # ------------------------------------------------------------ run.json
     def info(self) -> Optional[dict]:
         """run.json as a dict, or None when there is none (or it cannot be read)."""
-        try:
-            return json.loads((self.path / RUN_JSON).read_text())
-        except (OSError, ValueError):
-            return None
+        return info_or_none(self.path)
 
     def status(self) -> Optional[str]:
         info = self.info()

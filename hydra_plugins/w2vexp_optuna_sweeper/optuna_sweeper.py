@@ -22,7 +22,6 @@ interval(a, b))` for a log scale), `range(a, b[, step])` (int, b excluded like P
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -37,6 +36,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
+from w2vexp.runs import info_or_none
 from w2vexp.pruning import ENV_PRUNER, ENV_STORAGE, ENV_STUDY, ENV_TRIAL, make_pruner
 
 log = logging.getLogger(__name__)
@@ -100,9 +100,8 @@ def job_outcome(run_dir: Path, metric: str):
     by the pruner: a finished run of fewer steps), or FAIL."""
     from optuna.trial import TrialState
 
-    try:
-        info = json.loads((Path(run_dir) / "run.json").read_text())
-    except (OSError, ValueError):
+    info = info_or_none(run_dir)
+    if info is None:
         return TrialState.FAIL, None
     if info.get("status") == "finished" and info.get("stopped_early"):
         return TrialState.PRUNED, None
