@@ -15,6 +15,13 @@ from w2vexp.sources import normalise_text8, wiki_sample_path
 from w2vexp.errors import DataError
 
 
+def _prepare(cfg):
+    """The corpus of a config, as the pipeline prepares it."""
+    from w2vexp.pipeline import vocab_of
+
+    return prepare_corpus(cfg.data, **vocab_of(cfg))
+
+
 def _cfg(tmp_path, **kw):
     cfg = compose([f"data={kw.pop('data.name', 'wiki_sample')}", f"data.cache_dir={tmp_path / 'cache'}"])
     for k, v in kw.items():
@@ -43,10 +50,10 @@ def test_vocab_keeps_most_frequent_with_unk_first():
 def test_prepared_corpus_maps_rare_words_to_unk_or_drops_them(tmp_path):
     f = tmp_path / "c.txt"
     f.write_text("the cat sat on the mat the cat ran zebra\n" * 3)
-    corpus = prepare_corpus(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 6}))
+    corpus = _prepare(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 6}))
     assert corpus.words == [UNK, "the", "cat"]
     assert len(corpus.ids) == 30 and corpus.ids[:4].tolist() == [1, 2, 0, 0]
-    dropped = prepare_corpus(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 6,
+    dropped = _prepare(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 6,
                                                "keep_unk": False}))
     assert dropped.words == ["the", "cat"] and dropped.ids[:5].tolist() == [0, 1, 0, 0, 1]
 
@@ -55,9 +62,9 @@ def test_prepared_corpus_is_cached(tmp_path):
     f = tmp_path / "c.txt"
     f.write_text("a b c d e f g " * 20)
     cfg = _cfg(tmp_path, **{"data.name": "file", "data.path": str(f), "min_count": 1})
-    first = prepare_corpus(cfg)
+    first = _prepare(cfg)
     stamp = (first.folder / "ids.npy").stat().st_mtime_ns
-    second = prepare_corpus(cfg)
+    second = _prepare(cfg)
     assert second.folder == first.folder and (second.folder / "ids.npy").stat().st_mtime_ns == stamp
 
 
@@ -71,7 +78,7 @@ def test_bad_corpora_fail_clearly(tmp_path, content, match):
     elif content is not None:
         f.write_text(content)
     with pytest.raises(DataError, match=match) as e:
-        prepare_corpus(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f)}))
+        _prepare(_cfg(tmp_path, **{"data.name": "file", "data.path": str(f)}))
     assert str(f) in str(e.value)
 
 

@@ -37,6 +37,13 @@ def server(tmp_path):
     httpd.server_close()
 
 
+def _prepare(cfg):
+    """The corpus of a config, as the pipeline prepares it."""
+    from w2vexp.pipeline import vocab_of
+
+    return prepare_corpus(cfg.data, **vocab_of(cfg))
+
+
 def _cfg(tmp_path, url, size=None, sha256=None):
     cfg = compose(["data=text8", f"data.cache_dir={tmp_path / 'cache'}"])
     cfg.data.url, cfg.data.size, cfg.data.sha256 = url, size, sha256
@@ -47,12 +54,12 @@ def _cfg(tmp_path, url, size=None, sha256=None):
 def test_downloads_checks_and_caches(tmp_path, server):
     base, zpath, hits = server
     cfg = _cfg(tmp_path, f"{base}/text8.zip", size=zpath.stat().st_size)
-    corpus = prepare_corpus(cfg)
+    corpus = _prepare(cfg)
     assert corpus.raw_tokens == len(TEXT.split())
     assert corpus.words[1] in TEXT.split()
     assert (tmp_path / "cache" / "text8" / "text8").read_text() == TEXT
     n = len(hits)
-    prepare_corpus(cfg)  # cached: no second download
+    _prepare(cfg)  # cached: no second download
     assert len(hits) == n == 1
 
 

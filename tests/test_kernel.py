@@ -23,9 +23,13 @@ def model_pair(model: str, shared: int):
                  "train.steps_per_call": 4, "seed": 3}.items():
         OmegaConf.update(cfg, k, v)
     counts = np.random.default_rng(0).integers(5, 500, size=300)
-    fused = Word2Vec(cfg, counts, total_steps=100)
-    cfg.train.fused = False
-    xla = Word2Vec(cfg, counts, total_steps=100)
+
+    def build(fused: bool):
+        return Word2Vec(cfg.model.name, cfg.loss, cfg.optimizer, counts, embed_size=cfg.embed_size,
+                        batch_size=cfg.batch_size, window=cfg.window, seed=cfg.seed, lr=cfg.lr, total_steps=100,
+                        steps_per_call=cfg.train.steps_per_call, fused=fused)
+
+    fused, xla = build(True), build(False)
     assert fused.kernel is not None and xla.kernel is None
     # non-zero output vectors, so the first steps already move every matrix
     start = np.random.default_rng(1).normal(0, 0.3, fused.loss_fn.weights.shape).astype(np.float32)

@@ -138,41 +138,43 @@ def _file_identity(path: Path) -> str:
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def prepare_corpus(cfg, min_words: int = 2) -> Corpus:
-    """Turn the configured corpus into ids + vocabulary, cached on disk (see the module doc).
+def prepare_corpus(data, *, vocab_size: int, min_count: int, keep_unk: bool, min_words: int = 2) -> Corpus:
+    """Turn the corpus of the `data` config node into ids + a vocabulary of at most `vocab_size`
+    words seen at least `min_count` times (the others become UNK, or are dropped without
+    `keep_unk`), cached on disk (see the module doc).
 
     Raises DataError for a missing, empty, binary or too-small corpus."""
-    src = source_path(cfg.data)
+    src = source_path(data)
     key_src = json.dumps({"src": _file_identity(src) if src.exists() else str(src),
-                          "v": NORMALISATION_VERSION, "vocab_size": cfg.vocab_size,
-                          "min_count": cfg.min_count, "keep_unk": cfg.keep_unk}, sort_keys=True)
+                          "v": NORMALISATION_VERSION, "vocab_size": vocab_size,
+                          "min_count": min_count, "keep_unk": keep_unk}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    folder = cache_root(cfg.data) / "prepared" / f"{src.stem[:40]}-{key}"
+    folder = cache_root(data) / "prepared" / f"{src.stem[:40]}-{key}"
     if not (folder / "meta.json").is_file():
         with locked(folder.parent / (folder.name + ".lock")):
             if not (folder / "meta.json").is_file():
-                _prepare_into(src, folder, cfg)
-    return load_prepared(folder, cfg, min_words)
+                _prepare_into(src, folder, vocab_size, min_count, keep_unk)
+    return load_prepared(folder, min_count, min_words)
 
 
-def _prepare_into(src: Path, folder: Path, cfg) -> None:
+def _prepare_into(src: Path, folder: Path, vocab_size: int, min_count: int, keep_unk: bool) -> None:
     counter: collections.Counter = collections.Counter()
     for block in iter_text_blocks(src):
         counter.update(tokenize(block))
     total = sum(counter.values())
     if total == 0:
         raise DataError(f"corpus file {src} is empty: it holds no words")
-    words, counts = build_vocab(counter, cfg.vocab_size, cfg.min_count, cfg.keep_unk)
+    words, counts = build_vocab(counter, vocab_size, min_count, keep_unk)
     index = {w: i for i, w in enumerate(words)}
-    n_ids = total if cfg.keep_unk else int(counts.sum())
+    n_ids = total if keep_unk else int(counts.sum())
     tmpdir = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
         ids = np.lib.format.open_memmap(tmpdir / "ids.npy", mode="w+", dtype=np.int32, shape=(n_ids,))
         pos = 0
-        unk = 0 if cfg.keep_unk else -1
+        unk = 0 if keep_unk else -1
         for block in iter_text_blocks(src):
             arr = np.fromiter((index.get(w, unk) for w in tokenize(block)), dtype=np.int32)
-            if not cfg.keep_unk:
+            if not keep_unk:
                 arr = arr[arr >= 0]
             ids[pos:pos + len(arr)] = arr
             pos += len(arr)
@@ -191,7 +193,7 @@ def _prepare_into(src: Path, folder: Path, cfg) -> None:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def load_prepared(folder: Path, cfg, min_words: int = 2) -> Corpus:
+def load_prepared(folder: Path, min_count: int, min_words: int = 2) -> Corpus:
     """Open a prepared corpus (ids memory-mapped) and check it is big enough to train on."""
     meta = json.loads((folder / "meta.json").read_text())
     words, counts = [], []
@@ -205,7 +207,7 @@ def load_prepared(folder: Path, cfg, min_words: int = 2) -> Corpus:
     if real < min_words:
         raise DataError(
             f"corpus {meta['source']} is too small: only {real} distinct words occur at least "
-            f"min_count={cfg.min_count} times ({meta['distinct_words']} distinct words in all), "
+            f"min_count={min_count} times ({meta['distinct_words']} distinct words in all), "
             f"need at least {min_words} for this config; use a bigger corpus or lower min_count")
     if len(ids) < 2:
         raise DataError(f"corpus {meta['source']} is too small: {len(ids)} words left to train on")

@@ -1,6 +1,6 @@
 """The word2vec graph: one model class whose build steps follow the CS20 lecture's interface.
 
-    Word2Vec(cfg, counts)  ->  _import_data, _create_embedding, _create_loss,
+    Word2Vec(model, loss, optimizer, counts, ...)  ->  _import_data, _create_embedding, _create_loss,
                                _create_optimizer, _create_summaries
 
 `train_steps` is one compiled `tf.function` that runs up to `train.steps_per_call` training
@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .losses import SALT_INIT_EMBED, make_loss
-from .optim import make_optimizer
+from .losses import SALT_INIT_EMBED, NegativeSamplingLoss, make_loss
+from .optim import SGD, make_optimizer
 
 
 @tf.custom_gradient
@@ -37,9 +37,18 @@ def cbow_mean(rows, mask):
 class Word2Vec(tf.Module):
     """skip-gram or CBOW with any of the losses of `w2vexp.losses` and a sparse optimizer."""
 
-    def __init__(self, cfg, counts: np.ndarray, total_steps: int) -> None:
+    def __init__(self, model: str, loss, optimizer, counts: np.ndarray, *, embed_size: int, batch_size: int,
+                 window: int, seed: int, lr: float, total_steps: int, steps_per_call: int, jit_compile: bool = True,
+                 fused: bool = True) -> None:
+        """`model`: skipgram or cbow; `loss`, `optimizer`: their config nodes (conf/loss, conf/optimizer);
+        the rest plain numbers: the vector size D, examples per step, the window (CBOW's input
+        width), the seed, the learning rate, the steps of the whole run and per compiled call,
+        whether to compile with XLA, and whether to use the fused kernel where it applies."""
         super().__init__(name="word2vec")
-        self.cfg = cfg
+        self.model_name, self.loss_cfg, self.optimizer_cfg = model, loss, optimizer
+        self.embed_size, self.batch_size, self.window = embed_size, batch_size, window
+        self.seed, self.lr, self.steps_per_call = seed, lr, steps_per_call
+        self.jit_compile, self.fused = jit_compile, fused
         self.counts = np.asarray(counts)
         self.vocab_size = len(counts)
         self.total_steps = max(1, int(total_steps))
@@ -53,8 +62,8 @@ class Word2Vec(tf.Module):
     def _import_data(self) -> None:
         """Fix the shape of a block of batches: [steps_per_call, batch_size] (+ [2 * window] of
         context ids for CBOW, padded with the id `vocab_size`) and the number of valid steps."""
-        K, B = self.cfg.train.steps_per_call, self.cfg.batch_size
-        shape = [K, B] if self.cfg.model.name == "skipgram" else [K, B, 2 * self.cfg.window]
+        K, B = self.steps_per_call, self.batch_size
+        shape = [K, B] if self.model_name == "skipgram" else [K, B, 2 * self.window]
         self.pad_id = self.vocab_size
         self.input_spec = [tf.TensorSpec(shape, tf.int32, name="inputs"),
                            tf.TensorSpec([K, B], tf.int32, name="labels"),
@@ -63,27 +72,27 @@ class Word2Vec(tf.Module):
     def _create_embedding(self) -> None:
         """The input embedding matrix, uniform in [-0.5/D, 0.5/D) like word2vec, from the seed.
         CBOW gets one extra all-zero row that padding ids point at (never exported)."""
-        V, D = self.vocab_size, self.cfg.embed_size
-        init = tf.random.stateless_uniform([V, D], seed=[self.cfg.seed, SALT_INIT_EMBED],
+        V, D = self.vocab_size, self.embed_size
+        init = tf.random.stateless_uniform([V, D], seed=[self.seed, SALT_INIT_EMBED],
                                            minval=-0.5 / D, maxval=0.5 / D)
-        if self.cfg.model.name == "cbow":
+        if self.model_name == "cbow":
             init = tf.concat([init, tf.zeros([1, D])], axis=0)
         self.embed_matrix = tf.Variable(init, name="embed_matrix")
         self.step = tf.Variable(0, dtype=tf.int64, name="global_step", trainable=False)
         # the graph reads seed and lr from variables rather than baking them in as constants, so
         # runs that differ only in those (seed and lr sweeps) compile to the same program, which
         # train.compile_cache then loads from disk instead of compiling again
-        self.seed_var = tf.Variable(self.cfg.seed, dtype=tf.int64, name="seed", trainable=False)
-        self.lr_var = tf.Variable(float(self.cfg.lr), dtype=tf.float32, name="lr", trainable=False)
+        self.seed_var = tf.Variable(self.seed, dtype=tf.int64, name="seed", trainable=False)
+        self.lr_var = tf.Variable(float(self.lr), dtype=tf.float32, name="lr", trainable=False)
 
     def _create_loss(self) -> None:
-        self.loss_fn = make_loss(self.cfg.loss, self.counts, self.cfg.embed_size, self.cfg.seed)
+        self.loss_fn = make_loss(self.loss_cfg, self.counts, self.embed_size, self.seed)
         if hasattr(self.loss_fn, "sampler"):
             self.loss_fn.sampler.seed = self.seed_var
         self.train_vars = [self.embed_matrix, *self.loss_fn.trainable_variables]
 
     def _create_optimizer(self) -> None:
-        self.optimizer = make_optimizer(self.cfg.optimizer, self.train_vars)
+        self.optimizer = make_optimizer(self.optimizer_cfg, self.train_vars)
 
     def _create_summaries(self) -> None:
         """Summaries are written by the training loop from the values `train_steps` returns
@@ -91,13 +100,12 @@ class Word2Vec(tf.Module):
         step. This builds the compiled step function whose graph TensorBoard shows."""
         self.kernel = self._fused_kernel()
         if self.kernel is not None:
-            self._noise_and_lrs = tf.function(self._noise_and_lrs_of, jit_compile=bool(self.cfg.train.jit_compile),
+            self._noise_and_lrs = tf.function(self._noise_and_lrs_of, jit_compile=bool(self.jit_compile),
                                               autograph=False)
             self.train_steps = tf.function(self._fused_steps, input_signature=self.input_spec, autograph=False)
             return
         # TensorFlow's accidental-hit removal (ComputeAccidentalHits) has no XLA kernel
-        jit = bool(self.cfg.train.jit_compile) and not (
-            self.cfg.loss.name in ("nce", "sampled_softmax") and self.cfg.loss.remove_accidental_hits)
+        jit = bool(self.jit_compile) and not getattr(self.loss_fn, "remove_accidental_hits", False)
         # autograph=False: the loop is written as a tf.while_loop, so tracing skips AutoGraph's
         # source conversion (~0.5 s of every run's start-up)
         self.train_steps = tf.function(self._train_steps, input_signature=self.input_spec, jit_compile=jit,
@@ -106,16 +114,12 @@ class Word2Vec(tf.Module):
     # ---------------------------------------------------------------- the graph
     def learning_rate(self, step) -> tf.Tensor:
         """lr at `step`: constant, or decayed linearly to lr * min_lr_ratio like word2vec."""
-        lr = self.lr_var.read_value()
-        if self.cfg.optimizer.schedule == "constant":
-            return lr
-        frac = tf.cast(step, tf.float32) / float(self.total_steps)
-        return lr * tf.maximum(float(self.cfg.optimizer.min_lr_ratio), 1.0 - frac)
+        return self.optimizer.learning_rate(self.lr_var.read_value(), step, self.total_steps)
 
     def embed(self, inputs) -> tf.Tensor:
         """Input-side vectors h [B, D]: the centre word's row (skip-gram), or the mean of the
         context rows (CBOW, padding masked out; see `cbow_mean`)."""
-        if self.cfg.model.name == "skipgram":
+        if self.model_name == "skipgram":
             return tf.gather(self.embed_matrix, inputs)
         rows = tf.gather(self.embed_matrix, inputs)  # [B, 2W, D]
         return cbow_mean(rows, tf.cast(inputs != self.pad_id, tf.float32)[..., None])
@@ -130,12 +134,12 @@ class Word2Vec(tf.Module):
                 h = self.embed(inputs)
             with tf.name_scope("loss"):
                 per_example = self.loss_fn(h, labels, step)
-                objective = tf.reduce_sum(per_example) / float(self.cfg.optimizer.lr_batch)
+                objective = tf.reduce_sum(per_example) / self.optimizer.lr_batch
         return tf.reduce_mean(per_example), tape.gradient(objective, self.train_vars)
 
     def _train_steps(self, inputs, labels, n_steps):
         """Run n_steps (<= steps_per_call) training steps; return each step's loss and lr."""
-        K = self.cfg.train.steps_per_call
+        K = self.steps_per_call
 
         def one_step(i, losses, lrs):
             with tf.name_scope("data"):
@@ -157,7 +161,7 @@ class Word2Vec(tf.Module):
     def _fused_kernel(self):
         """The op module of `w2vexp.kernels` when this run uses it (neg with sgd and
         `train.fused`), else None (the XLA graph below)."""
-        if not (self.cfg.train.fused and self.cfg.loss.name == "neg" and self.cfg.optimizer.name == "sgd"):
+        if not (self.fused and isinstance(self.loss_fn, NegativeSamplingLoss) and isinstance(self.optimizer, SGD)):
             return None
         from . import kernels
 
@@ -169,12 +173,12 @@ class Word2Vec(tf.Module):
         loss = self.loss_fn
         if loss.shared:
             return loss.groups, loss.shared, loss.num_sampled / loss.shared
-        return self.cfg.batch_size, loss.num_sampled, 1.0
+        return self.batch_size, loss.num_sampled, 1.0
 
     def _noise_and_lrs_of(self, step0):
         """The noise words [K, G, S] and learning rates [K] of the K steps from step0: the same
         stateless draws of (seed, step) as the XLA graph's."""
-        K = self.cfg.train.steps_per_call
+        K = self.steps_per_call
         G, S, _ = self._noise_layout()
         steps = step0 + tf.range(K, dtype=tf.int64)
         noise = tf.map_fn(lambda s: self.loss_fn.sampler.sample([G, S], s), steps,
@@ -189,7 +193,7 @@ class Word2Vec(tf.Module):
         with tf.name_scope("optimizer"):
             losses = self.kernel.word2_vec_neg_sgd(
                 self.embed_matrix.handle, self.loss_fn.weights.handle, inputs, labels, noise,
-                lrs / float(self.cfg.optimizer.lr_batch), n_steps, noise_weight=self._noise_layout()[2])
+                lrs / self.optimizer.lr_batch, n_steps, noise_weight=self._noise_layout()[2])
             with tf.control_dependencies([losses]):
                 self.step.assign_add(tf.cast(n_steps, tf.int64))
         return tf.identity(losses), lrs

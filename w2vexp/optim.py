@@ -37,6 +37,16 @@ class SparseOptimizer(tf.Module):
     def __init__(self, cfg, variables) -> None:
         super().__init__(name=cfg.name)
         self.cfg = cfg
+        # lr is the step for the mean loss of lr_batch examples: gradients are of the summed loss
+        # divided by this (the linear scaling rule), at any batch size
+        self.lr_batch = float(cfg.lr_batch)
+
+    def learning_rate(self, lr, step, total_steps: int):
+        """lr at `step`: constant, or decayed linearly to lr * min_lr_ratio like word2vec's alpha."""
+        if self.cfg.schedule == "constant":
+            return lr
+        frac = tf.cast(step, tf.float32) / float(total_steps)
+        return lr * tf.maximum(float(self.cfg.min_lr_ratio), 1.0 - frac)
 
     def apply(self, grads_and_vars, lr, step) -> None:
         for g, v in grads_and_vars:

@@ -11,7 +11,9 @@ happened (status, reason, where the time went).
 """
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -65,6 +67,33 @@ def time_spent(prepare: float, parts: dict) -> dict:
     return {k: round(v, 3) for k, v in out.items()}
 
 
+def vocab_of(cfg: DictConfig) -> dict:
+    """The vocabulary settings `w2vexp.data.prepare_corpus` takes."""
+    return {"vocab_size": cfg.vocab_size, "min_count": cfg.min_count, "keep_unk": cfg.keep_unk}
+
+
+def build(cfg: DictConfig, corpus) -> tuple:
+    """The parts of a run, each from its own config node and plain numbers: the keys w2vexp.auto
+    chooses (filled into cfg, returned as a dict), the model, its batch stream and the number of
+    steps (train.steps, else train.epochs of the corpus's expected examples)."""
+    from . import auto
+    from .batches import ExampleStream
+    from .model import Word2Vec
+
+    epoch_examples = ExampleStream.expected_examples(corpus.ids, corpus.counts, cfg.model.name, cfg.window,
+                                                     cfg.subsample)
+    chosen = auto.resolve(cfg, epoch_examples)
+    stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window, sample=cfg.subsample,
+                           batch_size=cfg.batch_size, seed=cfg.seed, chunk_tokens=cfg.train.chunk_tokens,
+                           pad=corpus.vocab_size)
+    t = cfg.train
+    total_steps = int(t.steps) if t.steps is not None else max(1, math.ceil(t.epochs * epoch_examples / cfg.batch_size))
+    model = Word2Vec(cfg.model.name, cfg.loss, cfg.optimizer, corpus.counts, embed_size=cfg.embed_size,
+                     batch_size=cfg.batch_size, window=cfg.window, seed=cfg.seed, lr=cfg.lr, total_steps=total_steps,
+                     steps_per_call=t.steps_per_call, jit_compile=t.jit_compile, fused=t.fused)
+    return chosen, model, stream, total_steps
+
+
 def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     from . import artifacts
     from .data import prepare_corpus
@@ -74,8 +103,9 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     xla_cache = compile_cache_dir(cfg)
     if xla_cache:  # XLA reads its cache flag when TensorFlow is imported
         configure_compile_cache(xla_cache)
-    import_while(prepare_corpus, cfg)  # the corpus is prepared in a child while TensorFlow loads
-    corpus = prepare_corpus(cfg)
+    prepare = functools.partial(prepare_corpus, cfg.data, **vocab_of(cfg))
+    import_while(prepare)  # the corpus is prepared in a child while TensorFlow loads
+    corpus = prepare()
     t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size
     if "num_sampled" in cfg.loss and cfg.loss.num_sampled >= V:
@@ -85,8 +115,13 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
     from .pruning import reporter_from_env
     from .train import Interrupted, Trainer
 
+    from .summaries import hparams_of, session_group
+
     artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
-    trainer = Trainer(cfg, corpus, folder, tf, overrides=overrides, on_eval=reporter_from_env(cfg.optimized_metric))
+    chosen, model, stream, total_steps = build(cfg, corpus)
+    trainer = Trainer(cfg.train, model, stream, total_steps, folder, tf, corpus.words,
+                      probe_words=list(cfg.probe_words), hparams=hparams_of(cfg, overrides),
+                      session_group=session_group(overrides), on_eval=reporter_from_env(cfg.optimized_metric))
     previous = folder.info() or {}
     try:
         start = trainer.restore()
@@ -104,7 +139,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         "corpus": {"source": cfg.data.name, "tokens": int(len(corpus.ids)), "raw_tokens": corpus.raw_tokens,
                    "vocab_size": V, "prepared": str(corpus.folder)},
         "resumes": list(previous.get("resumes") or []),
-        "auto": trainer.chosen,  # what w2vexp.auto chose for the keys left null
+        "auto": chosen,  # what w2vexp.auto chose for the keys left null
         "pid": os.getpid(),
     }
     if start > 0:

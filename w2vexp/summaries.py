@@ -27,6 +27,12 @@ def hparams_of(cfg, overrides: list) -> dict:
     return out
 
 
+def session_group(overrides: list) -> str:
+    """The HParams session group of a run: its run name without the seed, so the dashboard folds
+    runs that differ only by seed into one row."""
+    return run_dirname([o for o in overrides if override_key(o) != "seed"])
+
+
 class Summaries:
     """The event file writer of one run folder and what is written to it."""
 
@@ -37,18 +43,15 @@ class Summaries:
         self.probe_words = probe_words
         self.writer = tf.summary.create_file_writer(str(run_path))
 
-    def start(self, cfg, overrides: list) -> None:
+    def start(self, hparams: dict, group: str) -> None:
         """What a fresh run writes once: the traced training graph, the HParams experiment (its
         hyperparameters and metrics, so the dashboard lists the metrics before any run ends) and
-        the run's HParams. Runs that differ only by seed share one session group (the group is
-        the run name without the seed), so the dashboard folds seeds into one row."""
+        the run's HParams in session group `group` (`session_group`)."""
         from tensorboard.plugins.hparams import api as hp
 
         from .evaluate import METRICS
 
         tf = self.tf
-        hparams = hparams_of(cfg, overrides)
-        group = run_dirname([o for o in overrides if override_key(o) != "seed"])
         with self.writer.as_default(step=0):
             tf.summary.graph(self.model.train_steps.get_concrete_function().graph)
             hp.hparams_config(hparams=[hp.HParam(k) for k in hparams],

@@ -20,7 +20,6 @@ from typing import Optional
 
 import numpy as np
 
-from . import auto
 from .batches import ExampleStream, Position, prefetch
 from .errors import TrainingFailed
 from .evaluate import format_metrics
@@ -81,30 +80,23 @@ class _StopFlag:
 class Trainer:
     """Trains one run in its run folder."""
 
-    def __init__(self, cfg, corpus, folder: RunFolder, tf, on_status=None, overrides: Optional[list] = None,
-                 evaluate: bool = True, on_eval=None) -> None:
-        from .model import Word2Vec
-
-        self.cfg = cfg
-        self.corpus = corpus
+    def __init__(self, train, model, stream: ExampleStream, total_steps: int, folder: RunFolder, tf, words: list,
+                 *, probe_words: list, hparams: dict, session_group: str, on_status=None, evaluate: bool = True,
+                 on_eval=None) -> None:
+        """`train`: the config's train node; `model` (w2vexp.model.Word2Vec) and `stream` (its
+        batches) as w2vexp.pipeline built them for `total_steps` steps; `words`: the vocabulary;
+        `hparams` and `session_group`: what TensorBoard's HParams dashboard shows for the run."""
+        self.train = train
+        self.model = model
+        self.stream = stream
+        self.total_steps = total_steps
         self.folder = folder
         self.tf = tf
-        V = corpus.vocab_size
-        epoch_examples = ExampleStream.expected_examples(corpus.ids, corpus.counts, cfg.model.name, cfg.window,
-                                                         cfg.subsample)
-        self.chosen = auto.resolve(cfg, epoch_examples)
-        self.stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window,
-                                    sample=cfg.subsample, batch_size=cfg.batch_size, seed=cfg.seed,
-                                    chunk_tokens=cfg.train.chunk_tokens, pad=V)
-        if cfg.train.steps is not None:
-            self.total_steps = int(cfg.train.steps)
-        else:
-            self.total_steps = max(1, math.ceil(cfg.train.epochs * epoch_examples / cfg.batch_size))
-        self.model = Word2Vec(cfg, corpus.counts, self.total_steps)
+        self.words = words
+        self.probe_words = list(probe_words)
+        self.hparams, self.session_group = hparams, session_group
         self.on_status = on_status or log.info
-        self.checkpoints = Checkpoints(tf, self.model.checkpoint_items(), folder.path, cfg.train.keep_checkpoints,
-                                       self.on_status)
-        self.overrides = list(overrides or [])
+        self.checkpoints = Checkpoints(tf, model.checkpoint_items(), folder.path, train.keep_checkpoints, self.on_status)
         self.evaluate = evaluate  # False: no evaluation inside the loop (benchmarks time training alone)
         self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
         self.seconds: dict = {}  # where this process's time went, by part (run.json "time")
@@ -158,19 +150,18 @@ class Trainer:
     def run(self, start: int) -> TrainResult:
         """Train from `start` (the step `restore()` returned) to the last step."""
         tf = self.tf
-        cfg = self.cfg
         st = self.checkpoints.state()
         self.stream.pos = Position(**vars(st.position))
         # a fresh start drops every event of an earlier attempt; a resume those past its checkpoint
         self.folder.trim_events(start if start > 0 else -1)
-        summaries = Summaries(tf, self.folder.path, self.model, self.corpus.words, list(cfg.probe_words))
-        K = cfg.train.steps_per_call
+        summaries = Summaries(tf, self.folder.path, self.model, self.words, self.probe_words)
+        K = self.train.steps_per_call
         shape_in = self.model.input_spec[0].shape.as_list()
         pad_in = np.zeros(shape_in, np.int32)
-        pad_lab = np.zeros([K, cfg.batch_size], np.int32)
+        pad_lab = np.zeros([K, self.model.batch_size], np.int32)
         if start == 0:
-            summaries.start(cfg, self.overrides)
-        t = cfg.train
+            summaries.start(self.hparams, self.session_group)
+        t = self.train
         ckpt_due = Cadence(t.checkpoint_every, t.checkpoint_seconds)
         eval_due = Cadence(t.eval_every, t.eval_seconds, overhead=EVAL_OVERHEAD)
         hist_due = Cadence(t.histogram_every, 0.0) if t.histogram_every else None  # None: with checkpoints
@@ -182,7 +173,7 @@ class Trainer:
         from tqdm import tqdm
 
         bar = tqdm(total=self.total_steps, initial=start, unit="step", mininterval=1.0, dynamic_ncols=True,
-                   desc=f"{cfg.model.name}/{cfg.loss.name}", disable=not sys.stderr.isatty())
+                   desc=f"{self.model.model_name}/{self.model.loss_cfg.name}", disable=not sys.stderr.isatty())
         sizes = block_sizes(start, self.total_steps, K, [t.checkpoint_every or 0, t.histogram_every, t.eval_every or 0])
         try:
             with _StopFlag() as stop, prefetch(self.stream, sizes) as blocks:
@@ -205,7 +196,7 @@ class Trainer:
                     if not np.all(np.isfinite(losses)):
                         bad = step + 1 + int(np.argmin(np.isfinite(losses)))
                         raise TrainingFailed(f"loss became {losses[bad - step - 1]} at step {bad} "
-                                             f"(lr={cfg.lr}): training diverged; lower lr")
+                                             f"(lr={self.model.lr}): training diverged; lower lr")
                     st.seconds += dt
                     st.words += block.words
                     st.position = block.position
@@ -262,7 +253,7 @@ class Trainer:
             from .evaluate import evaluate_embeddings
 
             with self.timed("evaluate"):
-                metrics = evaluate_embeddings(self.corpus.words, self.model.embeddings())
+                metrics = evaluate_embeddings(self.words, self.model.embeddings())
         secs = st.seconds
         last = st.last_loss
         return TrainResult(steps=step, final_loss=None if math.isnan(last) else last,
