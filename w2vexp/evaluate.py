@@ -53,32 +53,38 @@ def _analogy_questions() -> tuple:
     return tuple((name, tuple(qs)) for name, qs in sections)
 
 
-def analogy_sections(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048) -> list:
-    """gensim's `evaluate_word_analogies(restrict_vocab, case_insensitive=True)`, batched.
+def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048) -> np.ndarray:
+    """gensim's `evaluate_word_analogies(restrict_vocab, case_insensitive=True)`, batched, one
+    flag per question of the file (in file order): 1 answered right, 0 wrong, -1 not asked (a
+    word outside the first `restrict_vocab` words).
 
-    The same questions (those whose four words are among the first `restrict_vocab` words), the
-    same rule (the answer is the word whose unit vector is nearest to the unit mean of b, c and
-    -a, a, b and c themselves excluded) and the same float32 arithmetic, but every question of a
-    chunk is answered by one matrix product instead of one `most_similar` call each: 8.5 s -> a
-    fraction of a second at a 23.5k vocabulary. Returns [{"section", "correct", "incorrect"}]
-    with counts, the sections of the file in order (gensim's "Total accuracy" left out).
-    A vocabulary with words that differ only by case falls back to gensim's own method."""
+    The same questions, the same rule (the answer is the word whose unit vector is nearest to
+    the unit mean of b, c and -a, a, b and c themselves excluded) and the same float32
+    arithmetic, but every question of a chunk is answered by one matrix product instead of one
+    `most_similar` call each: 8.5 s -> a fraction of a second at a 23.5k vocabulary. A
+    vocabulary with words that differ only by case falls back to gensim's own method."""
     keys = list(kv.index_to_key[:restrict_vocab])
     ok_vocab = {k.upper(): i for i, k in reversed(list(enumerate(keys)))}
+    sections = _analogy_questions()
     if len(ok_vocab) != len(keys):  # case variants: gensim's per-question rules, its own code
         with _quiet(), np.errstate(all="ignore"):
             _, secs = kv.evaluate_word_analogies(str(gensim_datapath(ANALOGIES)), restrict_vocab=restrict_vocab,
                                                  case_insensitive=True)
-        return [{"section": x["section"], "correct": len(x["correct"]), "incorrect": len(x["incorrect"])}
-                for x in secs[:-1]]
+        flags = []
+        for (_, questions), sec in zip(sections, secs):
+            right = {tuple(w.upper() for w in q) for q in sec["correct"]}
+            wrong = {tuple(w.upper() for w in q) for q in sec["incorrect"]}
+            flags += [1 if q in right else 0 if q in wrong else -1 for q in questions]
+        return np.array(flags, dtype=np.int8)
     vectors = np.asarray(kv.vectors[: len(keys)], dtype=np.float32)
     with np.errstate(all="ignore"):
         unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]  # gensim's get_normed_vectors()
-    out = []
-    for name, questions in _analogy_questions():
-        q = np.array([[ok_vocab[w] for w in qs] for qs in questions if all(w in ok_vocab for w in qs)],
+    flags = []
+    for _, questions in sections:
+        asked = np.array([all(w in ok_vocab for w in qs) for qs in questions], dtype=bool)
+        q = np.array([[ok_vocab[w] for w in qs] for qs, ok in zip(questions, asked) if ok],
                      dtype=np.int64).reshape(-1, 4)
-        correct = 0
+        right = np.zeros(len(q), dtype=bool)
         for start in range(0, len(q), chunk):
             a, b, c, expected = q[start:start + chunk].T
             mean = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)  # most_similar's weighted mean
@@ -87,51 +93,139 @@ def analogy_sections(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048
             sims = unit @ mean.T  # [words, questions]
             cols = np.arange(len(a))
             sims[a, cols] = sims[b, cols] = sims[c, cols] = -np.inf
-            correct += int((np.argmax(sims, axis=0) == expected).sum())
-        out.append({"section": name, "correct": correct, "incorrect": len(q) - correct})
+            right[start:start + chunk] = np.argmax(sims, axis=0) == expected
+        f = np.full(len(questions), -1, dtype=np.int8)
+        f[asked] = right
+        flags.append(f)
+    return np.concatenate(flags) if flags else np.zeros(0, np.int8)
+
+
+def analogy_sections(kv, restrict_vocab: int = RESTRICT_VOCAB) -> list:
+    """[{"section", "correct", "incorrect"}] with counts, the sections of questions-words.txt in
+    order (gensim's "Total accuracy" left out), from `analogy_flags`."""
+    flags, out, start = analogy_flags(kv, restrict_vocab), [], 0
+    for name, questions in _analogy_questions():
+        f = flags[start:start + len(questions)]
+        start += len(questions)
+        out.append({"section": name, "correct": int((f == 1).sum()), "incorrect": int((f == 0).sum())})
     return out
 
 
-def evaluate_kv(kv) -> dict:
-    """All metrics of one set of vectors: analogy_acc (+ _semantic, _syntactic, _n: questions
-    answered), ws353, simlex (Spearman; NaN when too few pairs are in the vocabulary) -- the
-    numbers of gensim's evaluate_word_analogies / evaluate_word_pairs."""
-    out = {}
-    sections = analogy_sections(kv)
-    right = sum(s["correct"] for s in sections)
-    out["analogy_n"] = right + sum(s["incorrect"] for s in sections)
-    out["analogy_acc"] = right / out["analogy_n"] if out["analogy_n"] else 0.0
-    for name, semantic in (("analogy_semantic", True), ("analogy_syntactic", False)):
-        part = [s for s in sections if s["section"].startswith("gram") != semantic]
-        right = sum(s["correct"] for s in part)
-        n = right + sum(s["incorrect"] for s in part)
-        out[name] = right / n if n else 0.0
-    with _quiet(), np.errstate(all="ignore"):
-        for key, fname in (("ws353", WS353), ("simlex", SIMLEX)):
+def semantic_mask() -> np.ndarray:
+    """True for the questions of the semantic sections (the first five; the rest are `gram*`)."""
+    return np.concatenate([np.full(len(qs), not name.startswith("gram")) for name, qs in _analogy_questions()])
+
+
+@functools.lru_cache(maxsize=None)
+def _pairs(fname: str) -> tuple:
+    """The word pairs of a similarity file as gensim's `evaluate_word_pairs(case_insensitive=True)`
+    reads them: ((A, B) upper-cased, ...) and the human scores."""
+    pairs, gold = [], []
+    with open(gensim_datapath(fname), encoding="utf8") as fh:
+        for line in fh:
+            if not line or line.startswith("#"):
+                continue
             try:
-                _pearson, spearman, oov = kv.evaluate_word_pairs(str(gensim_datapath(fname)),
-                                                                 restrict_vocab=RESTRICT_VOCAB,
-                                                                 case_insensitive=True)
-                out[key] = float(spearman.statistic if hasattr(spearman, "statistic") else spearman[0])
-                out[f"{key}_oov"] = float(oov)
-            except (ValueError, ZeroDivisionError, IndexError):
-                out[key] = float("nan")
-    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in out.items()}
+                a, b, sim = [w.upper() for w in line.split("\t")]
+                sim = float(sim)
+            except (ValueError, TypeError):
+                continue
+            pairs.append((a, b))
+            gold.append(sim)
+    return tuple(pairs), np.array(gold, dtype=np.float64)
 
 
-def evaluate_embeddings(words: list, emb: np.ndarray) -> dict:
-    return evaluate_kv(keyed_vectors(words, emb))
+def pair_similarities(kv, fname: str, restrict_vocab: int = RESTRICT_VOCAB) -> np.ndarray:
+    """The model's cosine similarity of each pair of `fname` (NaN when a word is outside the
+    first `restrict_vocab` words), by gensim's own `similarity`, as `evaluate_word_pairs` does."""
+    keys = list(kv.index_to_key[:restrict_vocab])
+    ok_vocab = {k.upper(): kv.get_index(k) for k in reversed(keys)}
+    pairs, _ = _pairs(fname)
+    out = np.full(len(pairs), np.nan)
+    original, kv.key_to_index = kv.key_to_index, ok_vocab
+    try:
+        for i, (a, b) in enumerate(pairs):
+            if a in ok_vocab and b in ok_vocab:
+                out[i] = kv.similarity(a, b)
+    finally:
+        kv.key_to_index = original
+    return out
+
+
+PAIR_FILES = {"ws353": WS353, "simlex": SIMLEX}
+
+
+def evaluation_items(kv) -> dict:
+    """What every metric is computed from, item by item (for intervals and paired tests):
+    `analogy` flags per question, `ws353` / `simlex` model similarities per pair."""
+    return {"analogy": analogy_flags(kv), **{k: pair_similarities(kv, f) for k, f in PAIR_FILES.items()}}
+
+
+def metrics_of(items: dict, intervals: bool = False) -> dict:
+    """All metrics of one set of vectors from its `evaluation_items`: analogy_acc (+ _semantic,
+    _syntactic, _n: questions answered), ws353, simlex (Spearman; None when too few pairs are in
+    the vocabulary) and their _oov shares -- gensim's numbers -- and with `intervals` each
+    metric's 95 % bootstrap interval as <metric>_lo and <metric>_hi (w2vexp.uncertainty)."""
+    from scipy import stats
+
+    from . import uncertainty
+
+    out = {}
+    flags = items["analogy"]
+    sem = semantic_mask()
+    for name, part in (("analogy_acc", flags >= 0), ("analogy_semantic", (flags >= 0) & sem),
+                       ("analogy_syntactic", (flags >= 0) & ~sem)):
+        right = flags[part]
+        out[name] = float(right.mean()) if len(right) else 0.0
+        if intervals:
+            ci = uncertainty.accuracy_interval(right)
+            out[name + "_lo"], out[name + "_hi"] = ci if ci else (None, None)
+    out["analogy_n"] = int((flags >= 0).sum())
+    for key, fname in PAIR_FILES.items():
+        model = items[key]
+        gold = _pairs(fname)[1]
+        ok = ~np.isnan(model)
+        out[key] = None
+        if ok.any():
+            with np.errstate(all="ignore"):
+                rho = stats.spearmanr(gold[ok], model[ok])
+            rho = float(rho.statistic if hasattr(rho, "statistic") else rho[0])
+            out[key] = None if np.isnan(rho) else rho
+            out[f"{key}_oov"] = float((~ok).sum()) / len(ok) * 100
+        if intervals:
+            ci = uncertainty.spearman_interval(gold[ok], model[ok]) if out[key] is not None else None
+            out[key + "_lo"], out[key + "_hi"] = ci if ci else (None, None)
+    return out
+
+
+def evaluate_kv(kv, intervals: bool = False) -> dict:
+    """`metrics_of(evaluation_items(kv))`: the numbers of gensim's evaluate_word_analogies and
+    evaluate_word_pairs, and with `intervals` their 95 % bootstrap intervals."""
+    return metrics_of(evaluation_items(kv), intervals)
+
+
+def evaluate_embeddings(words: list, emb: np.ndarray, intervals: bool = False) -> dict:
+    return evaluate_kv(keyed_vectors(words, emb), intervals)
+
+
+def format_value(m: dict, key: str) -> str:
+    """A metric as text (percent for accuracies), with its 95 % interval when `m` has one."""
+    pct = key.startswith("analogy")
+    v = m.get(key)
+    if v is None:
+        return "n/a"
+    text = f"{100 * v:.2f}%" if pct else f"{v:.4f}"
+    lo, hi = m.get(key + "_lo"), m.get(key + "_hi")
+    if lo is not None and hi is not None:
+        text += f" [{100 * lo:.2f}, {100 * hi:.2f}]" if pct else f" [{lo:.3f}, {hi:.3f}]"
+    return text
 
 
 def format_metrics(m: dict) -> str:
-    def f(v, pct=False):
-        if v is None:
-            return "n/a"
-        return f"{100 * v:.2f}%" if pct else f"{v:.4f}"
-
-    return (f"analogy accuracy {f(m.get('analogy_acc'), True)} of {m.get('analogy_n', 0)} questions "
-            f"(semantic {f(m.get('analogy_semantic'), True)}, syntactic {f(m.get('analogy_syntactic'), True)}); "
-            f"WordSim-353 Spearman {f(m.get('ws353'))}; SimLex-999 Spearman {f(m.get('simlex'))}")
+    return (f"analogy accuracy {format_value(m, 'analogy_acc')} of {m.get('analogy_n', 0)} questions "
+            f"(semantic {format_value(m, 'analogy_semantic')}, syntactic {format_value(m, 'analogy_syntactic')}); "
+            f"WordSim-353 Spearman {format_value(m, 'ws353')}; SimLex-999 Spearman {format_value(m, 'simlex')}"
+            + ("; [95% bootstrap intervals]" if m.get("analogy_acc_lo") is not None else ""))
 
 
 if __name__ == "__main__":  # python -m w2vexp.evaluate: the command is w2vexp.cli.evaluate

@@ -85,15 +85,16 @@ class Summaries:
         data = tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)], axis=1)
         tf.summary.write(tag, data, metadata=metadata.create_summary_metadata(display_name=None, description=None))
 
-    def evaluate(self, step: int) -> dict:
-        """Analogy / WordSim-353 / SimLex-999 of the current embeddings, logged as eval/*, and a
-        text summary of the probe words' nearest neighbours (watch them sharpen)."""
+    def evaluate(self, step: int, intervals: bool = False) -> dict:
+        """Analogy / WordSim-353 / SimLex-999 of the current embeddings, logged as eval/* (with
+        `intervals`, the final evaluation, also their 95 % bootstrap intervals as eval/*_lo and
+        eval/*_hi), and a text summary of the probe words' nearest neighbours."""
         from . import artifacts
         from .evaluate import METRICS, evaluate_embeddings
 
         tf = self.tf
         emb = self.model.embeddings()
-        m = evaluate_embeddings(self.words, emb)
+        m = evaluate_embeddings(self.words, emb, intervals)
         rows = ["| word | nearest neighbours |", "| --- | --- |"]
         probes = artifacts.probe_words(self.probe_words, self.words)
         for w, near in artifacts.nearest(emb, self.words, probes, 8).items():
@@ -104,6 +105,10 @@ class Summaries:
                     tf.summary.scalar(f"eval/{k}", m[k])
             for k in ("analogy_semantic", "analogy_syntactic"):
                 tf.summary.scalar(f"eval/{k}", m[k])
+            for k in (*METRICS, "analogy_semantic", "analogy_syntactic"):
+                for end in ("_lo", "_hi"):
+                    if m.get(k + end) is not None:
+                        tf.summary.scalar(f"eval/{k}{end}", m[k + end])
             tf.summary.text("nearest_neighbours", "\n".join(rows))
         return m
 

@@ -223,7 +223,7 @@ class Trainer:
                             summaries.histograms(step)
                     if self.evaluate and (last or eval_due(step)):
                         with self.timed("evaluate") as clock:
-                            metrics = summaries.evaluate(step)
+                            metrics = summaries.evaluate(step, intervals=last)
                         eval_due.cost(clock.seconds)
                         log.info(f"step {step:,} evaluation: {format_metrics(metrics)}")
                         stopped_early = self.on_eval(step, metrics) if self.on_eval and not last else None
@@ -253,7 +253,7 @@ class Trainer:
             from .evaluate import evaluate_embeddings
 
             with self.timed("evaluate"):
-                metrics = evaluate_embeddings(self.words, self.model.embeddings())
+                metrics = evaluate_embeddings(self.words, self.model.embeddings(), intervals=True)
         secs = st.seconds
         last = st.last_loss
         return TrainResult(steps=step, final_loss=None if math.isnan(last) else last,

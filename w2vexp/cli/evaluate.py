@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..evaluate import RESTRICT_VOCAB, evaluate_kv
+from ..evaluate import RESTRICT_VOCAB, evaluate_kv, format_value
 from ..runs import load_run
 from . import fail
 
@@ -19,14 +19,13 @@ def main(argv=None) -> int:
         run = load_run(args.run_dir)
     except Exception as e:  # noqa: BLE001 - tools report user errors in one line
         return fail(e)
-    m = evaluate_kv(run.kv)
-    print(f"{run.path}:")
-    print(f"  analogy (questions-words, top {RESTRICT_VOCAB}): {100 * m['analogy_acc']:.2f}% "
-          f"of {m['analogy_n']} questions  (semantic {100 * m['analogy_semantic']:.2f}%, "
-          f"syntactic {100 * m['analogy_syntactic']:.2f}%)")
+    m = evaluate_kv(run.kv, intervals=True)
+    print(f"{run.path}:  [95% bootstrap intervals over questions / word pairs]")
+    print(f"  analogy (questions-words, top {RESTRICT_VOCAB}): {format_value(m, 'analogy_acc')} "
+          f"of {m['analogy_n']} questions  (semantic {format_value(m, 'analogy_semantic')}, "
+          f"syntactic {format_value(m, 'analogy_syntactic')})")
     for key, label in (("ws353", "WordSim-353"), ("simlex", "SimLex-999")):
-        v = m.get(key)
-        print(f"  {label} Spearman: {'n/a' if v is None else f'{v:.4f}'}  "
+        print(f"  {label} Spearman: {format_value(m, key)}  "
               f"(pairs out of vocabulary: {m.get(key + '_oov') or 0:.1f}%)")
     return 0
 
