@@ -51,13 +51,9 @@ from corpora import corpus_path  # noqa: E402
 
 def w2vexp_defaults() -> dict:
     """The defaults a user gets (the composed conf/config.yaml), for gensim's matching settings."""
-    from hydra import compose, initialize_config_dir
+    from w2vexp.config import compose
 
-    from w2vexp.config import conf_dir, register_schema
-
-    register_schema()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=["data=file", "data.path=x"])
+    cfg = compose(["data=file", "data.path=x"])
     return {"dim": cfg.embed_size, "epochs": int(cfg.train.epochs), "window": cfg.window,
             "min_count": cfg.min_count, "sample": cfg.subsample}
 
