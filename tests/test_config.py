@@ -77,6 +77,28 @@ def test_the_rule_keeps_groups_that_divide_the_batch_and_shrinks_batches_for_sma
     assert "batch_size" not in chosen and "lr" not in chosen and cfg.batch_size % cfg.loss.negative_groups == 0
 
 
+def test_sgds_lr_shrinks_when_one_word_dominates_the_examples():
+    """Subsampled corpora (the most frequent word at most 3.1 % of the examples) keep the tuned
+    lr; without subsampling (wiki_sample: 7.8 %) it shrinks in proportion, adaptive optimizers
+    keep theirs."""
+    from w2vexp.auto import resolve
+
+    assert resolve(_compose(), 1e7, max_share=0.0144)["lr"] == 1.75
+    assert resolve(_compose(), 1e7, max_share=0.078)["lr"] == pytest.approx(1.75 * 0.031 / 0.078, abs=1e-4)
+    assert resolve(_compose("optimizer=adam"), 1e7, max_share=0.078)["lr"] == 0.01
+
+
+def test_experiment_paper_table1_sweeps_the_papers_grid():
+    for variant, loss, k in (("neg5", "neg", 5), ("neg15", "neg", 15), ("nce5", "nce", 5), ("hs", "hs", None)):
+        c = _compose("experiment=paper_table1", f"table1={variant}")
+        assert c.loss.name == loss and c.name == "paper_table1" and c.lr is None
+        assert k is None or c.loss.num_sampled == k
+    from omegaconf import OmegaConf
+
+    sweep = OmegaConf.load(CONF / "experiment" / "paper_table1.yaml").hydra.sweeper.params
+    assert sweep == {"table1": "neg5,neg15,hs,nce5", "subsample": "0,1e-5", "seed": "1,2,3"}
+
+
 @pytest.mark.parametrize("override,key", [
     ("lr=-1", "lr"), ("window=0", "window"), ("batch_size=0", "batch_size"), ("embed_size=-5", "embed_size"),
     ("loss.num_sampled=100000000", "num_sampled"), ("subsample=1.5", "subsample"), ("resume=sometimes", "resume"),

@@ -10,7 +10,12 @@ and the corpus (SPEC section 2).
   products and scattered updates of thousands of examples.
 - `lr`: `LR`, by optimizer, for sgd by loss and for neg by model (constant: sgd's schedule is
   constant). On wiki_sample (2.6k steps of 4096) skip-gram liked 2.0 best, on 5M tokens of
-  docstrings (29k steps) 1.5; 1.75 is within noise of the best on both.
+  docstrings (29k steps) 1.5; 1.75 is within noise of the best on both. Those corpora were
+  subsampled (sample 1e-3), which leaves the most frequent word (often UNK) a small share of the
+  examples: 1.4 % on wiki_sample, 1.1 % on docs, 2.0 % with experiment=quick's 5000 words, 3.0 %
+  with 2000 words, all of which train well. Without subsampling that word takes a far larger
+  share of every step's summed push (7.8 % of wiki_sample, where lr 1.75 diverged), so sgd's
+  lr is scaled by `MAX_SHARE` / that share when the share is larger.
 - `loss.shared_negatives` (neg): 8, or num_sampled when that is larger -- one pool of noise
   words shared by a group of examples, each weighted num_sampled / shared_negatives so the
   expected objective is word2vec's (`NegativeSamplingLoss`). Never more than 1: a noise word
@@ -35,6 +40,7 @@ OTHER_BATCH = 512
 # optimizer.lr_batch = 128 examples
 LR = {"sgd": {"neg": {"skipgram": 1.75, "cbow": 2.0}, "nce": 1.0, "sampled_softmax": 1.0, "softmax": 1.0, "hs": 1.0},
       "adagrad": 0.5, "adam": 0.01}
+MAX_SHARE = 0.031  # the largest share of the examples one word takes at which LR holds (see above)
 MIN_BATCH = 128
 MIN_STEPS_PER_EPOCH = 200
 SHARED_NEGATIVES = 8
@@ -56,13 +62,17 @@ def learning_rate(model: str, loss: str, optimizer: str) -> float:
     return lr[model] if isinstance(lr, dict) else lr
 
 
-def resolve(cfg, examples_per_epoch: float) -> dict:
-    """Fill the null keys of `cfg` by the rule above (in place); returns what was chosen."""
+def resolve(cfg, examples_per_epoch: float, max_share: float = 0.0) -> dict:
+    """Fill the null keys of `cfg` by the rule above (in place); returns what was chosen.
+    `max_share`: the share of the (subsampled) corpus that its most frequent word makes up."""
     chosen = {}
     if cfg.batch_size is None:
         cfg.batch_size = chosen["batch_size"] = batch_size(cfg.model.name, cfg.loss.name, examples_per_epoch)
     if cfg.lr is None:
-        cfg.lr = chosen["lr"] = learning_rate(cfg.model.name, cfg.loss.name, cfg.optimizer.name)
+        lr = learning_rate(cfg.model.name, cfg.loss.name, cfg.optimizer.name)
+        if cfg.optimizer.name == "sgd" and max_share > MAX_SHARE:
+            lr = round(lr * MAX_SHARE / max_share, 4)
+        cfg.lr = chosen["lr"] = lr
     if cfg.loss.name == "neg":
         if cfg.loss.shared_negatives is None:
             cfg.loss.shared_negatives = chosen["loss.shared_negatives"] = max(SHARED_NEGATIVES, cfg.loss.num_sampled)

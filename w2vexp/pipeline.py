@@ -77,12 +77,13 @@ def build(cfg: DictConfig, corpus) -> tuple:
     chooses (filled into cfg, returned as a dict), the model, its batch stream and the number of
     steps (train.steps, else train.epochs of the corpus's expected examples)."""
     from . import auto
-    from .batches import ExampleStream
+    from .batches import ExampleStream, keep_probabilities
     from .model import Word2Vec
 
     epoch_examples = ExampleStream.expected_examples(corpus.ids, corpus.counts, cfg.model.name, cfg.window,
                                                      cfg.subsample)
-    chosen = auto.resolve(cfg, epoch_examples)
+    kept = corpus.counts * keep_probabilities(corpus.counts, cfg.subsample)
+    chosen = auto.resolve(cfg, epoch_examples, max_share=float(kept.max() / max(kept.sum(), 1e-12)))
     stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window, sample=cfg.subsample,
                            batch_size=cfg.batch_size, seed=cfg.seed, chunk_tokens=cfg.train.chunk_tokens,
                            pad=corpus.vocab_size)

@@ -12,13 +12,13 @@ from ..runs import is_run, read_info
 from . import fail
 
 
-def _require_plot_extra() -> None:
+def require_plot_extra(command: str = "plot") -> None:
     """Plots need matplotlib and scikit-learn, the `plot` extra (the main job does not)."""
     from importlib.util import find_spec
 
     missing = [m for m in ("matplotlib", "sklearn") if find_spec(m) is None]
     if missing:
-        raise UserError(f"python -m w2vexp.plot needs {' and '.join(missing)}: pip install 'w2vexp[plot]'")
+        raise UserError(f"python -m w2vexp.{command} needs {' and '.join(missing)}: pip install 'w2vexp[plot]'")
 
 
 
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=300, help="words on the t-SNE map (default 300)")
     args = ap.parse_args(argv)
     try:
-        _require_plot_extra()
+        require_plot_extra()
         folder = args.folder
         if not folder.is_dir():
             raise UserError(f"{folder} is not a folder")

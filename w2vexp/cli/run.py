@@ -45,11 +45,11 @@ def auto_threads(hc) -> int:
     return cores
 
 
-GROUPS = ("model", "loss", "optimizer", "data", "experiment", "hparams_search")
+GROUPS = ("model", "loss", "optimizer", "data", "experiment", "hparams_search", "table1")
 _RAN_SINGLE = False  # a single run (not a multirun) trained in this process
 
 
-OPTIONAL_GROUPS = ("experiment", "hparams_search")  # `null` in conf/config.yaml's defaults list
+OPTIONAL_GROUPS = ("experiment", "hparams_search", "table1")  # `null` in conf/config.yaml's defaults list
 
 
 def normalise_argv(argv: list) -> list:
