@@ -30,3 +30,14 @@ def test_report_renders_in_chromium(cli, browser):  # noqa: F811
     assert sorted(i[0] for i in images) == ["curves", "stability", "tsne"]
     for alt, complete, w, h in images:
         assert complete and w > 300 and h > 200, (alt, w, h)  # decoded: a broken data URI has no size
+
+
+def test_real_seeds_are_less_than_perfectly_stable(cli):
+    """Two real seeds of one config share far from all neighbours (tests/test_stability.py:
+    identical runs give exactly 1.0)."""
+    from w2vexp.stability import stability
+
+    p = cli("w2vexp.run", "-m", "name=seeds", "experiment=quick", "train.steps=400", "seed=1,2")
+    assert p.returncode == 0, p.stdout[-2000:]
+    (r,) = stability(cli.dir / "outputs" / "seeds").values()
+    assert r["runs"] == 2 and 0.0 < r["overlap"].mean() < 0.9 and r["distance"].mean() > 0.001
