@@ -97,3 +97,11 @@ def test_same_bits_on_one_and_two_threads(cli, model):
         assert info["step_kernel"] == "fused" and info["threads"] == threads
         vectors.append(np.load(cli.dir / f"run{threads}" / "vectors.kv.vectors.npy"))
     assert np.array_equal(vectors[0], vectors[1])
+
+
+def test_the_fused_graph_keeps_the_lectures_name_scopes():
+    """TensorBoard's graph dashboard shows data, embed, loss and optimizer for the kernel too."""
+    _, fused, _ = model_pair("skipgram", 8)
+    graph = fused.train_steps.get_concrete_function().graph
+    scopes = {op.name.split("/")[0] for op in graph.get_operations()}
+    assert {"data", "embed", "loss", "optimizer"} <= scopes

@@ -186,14 +186,21 @@ class Word2Vec(tf.Module):
         return noise, self.learning_rate(steps) * tf.ones([K])
 
     def _fused_steps(self, inputs, labels, n_steps):
-        """Run n_steps steps with the fused kernel; return each step's loss and lr."""
+        """Run n_steps steps with the fused kernel; return each step's loss and lr. The graph
+        keeps the lecture's name scopes: `data` (the block), `embed` (the input vectors), `loss`
+        (the output vectors and the noise draws) and `optimizer` (the kernel's update)."""
         with tf.name_scope("data"):
             step0 = self.step.read_value()
+            inputs, labels = tf.identity(inputs), tf.identity(labels)
+        with tf.name_scope("embed"):
+            embed = tf.identity(self.embed_matrix.handle)
+        with tf.name_scope("loss"):
+            weights = tf.identity(self.loss_fn.weights.handle)
             noise, lrs = self._noise_and_lrs(step0)
         with tf.name_scope("optimizer"):
             losses = self.kernel.word2_vec_neg_sgd(
-                self.embed_matrix.handle, self.loss_fn.weights.handle, inputs, labels, noise,
-                lrs / self.optimizer.lr_batch, n_steps, noise_weight=self._noise_layout()[2])
+                embed, weights, inputs, labels, noise, lrs / self.optimizer.lr_batch, n_steps,
+                noise_weight=self._noise_layout()[2])
             with tf.control_dependencies([losses]):
                 self.step.assign_add(tf.cast(n_steps, tf.int64))
         return tf.identity(losses), lrs
