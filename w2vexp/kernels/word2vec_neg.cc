@@ -80,10 +80,11 @@ void SoftplusSigmoid(const float* __restrict z, float* __restrict sp, float* __r
 }
 
 // Give the variable a buffer of its own before writing to it in place (a tensor read from it
-// earlier -- by evaluation, a checkpoint -- may still share it), as TensorFlow's training ops do.
+// earlier -- by evaluation, a checkpoint -- may still share it), by TensorFlow's rule for sparse
+// updates (EnsureSparseVariableAccess): in copy-on-read mode readers copy, so the buffer is ours.
 absl::Status Unshare(OpKernelContext* ctx, Var* var) {
   Tensor* t = var->tensor();
-  if (t->RefCountIsOne() && !var->copy_on_read_mode.load()) return absl::OkStatus();
+  if (var->copy_on_read_mode.load() || t->RefCountIsOne()) return absl::OkStatus();
   Tensor copy;
   TF_RETURN_IF_ERROR(ctx->allocate_temp(t->dtype(), t->shape(), &copy));
   std::memcpy(copy.flat<float>().data(), t->flat<float>().data(), t->TotalBytes());
