@@ -11,6 +11,7 @@ syntactic accuracy, time). `--format table|markdown|csv`.
 from __future__ import annotations
 
 import csv
+import html
 import datetime as dt
 import io
 import math
@@ -166,6 +167,11 @@ def render(rows: list[dict], fmt: str, aggregated: bool, columns: str = "default
                       _fmt(k, r[k], r.get(k + "_std") if aggregated else None,
                            *((r.get(k + "_lo"), r.get(k + "_hi")) if k in INTERVALS else ()))
                       for k, _ in cols])
+    if fmt == "html":  # the table alone (w2vexp.report explains the marks in its own words)
+        cell = lambda tag, c: f"<{tag}>{html.escape(c)}</{tag}>"  # noqa: E731
+        return "\n".join(["<table>", "<tr>" + "".join(cell("th", c) for c in table[0]) + "</tr>",
+                          *("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in table[1:]),
+                          "</table>"])
     if fmt == "markdown":
         lines = ["| " + " | ".join(table[0]) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
@@ -181,15 +187,21 @@ def render(rows: list[dict], fmt: str, aggregated: bool, columns: str = "default
     return "\n".join(lines) + "\n"
 
 
+def ranked(rows: list[dict], aggregated: bool, marks: bool = True) -> list[dict]:
+    """The rows (of `collect`, or of `aggregate` when `aggregated`) best first, marked against
+    the best (`mark_best`) when there are several and `marks`."""
+    rows = sorted(rows, key=sort_key)
+    if marks and len(rows) > 1:
+        mark_best(rows, aggregated)
+    return rows
+
+
 def compare_table(sweep: Path, fmt: str = "table", aggregate_by=None, columns: str = "default",
                   marks: bool = True) -> str:
     rows = collect(sweep)
     if aggregate_by:
         rows = aggregate(rows, aggregate_by)
-    rows.sort(key=sort_key)
-    if marks and len(rows) > 1:
-        mark_best(rows, bool(aggregate_by))
-    return render(rows, fmt, bool(aggregate_by), columns)
+    return render(ranked(rows, bool(aggregate_by), marks), fmt, bool(aggregate_by), columns)
 
 
 if __name__ == "__main__":  # python -m w2vexp.compare: the command is w2vexp.cli.compare

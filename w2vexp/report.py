@@ -13,21 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .compare import aggregate, collect, mark_best, render, sort_key
+from .compare import aggregate, collect, ranked, render, sort_key
 
 
 def _png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
-
-
-def _table(rows: list, aggregated: bool, columns: str) -> str:
-    """An HTML table from compare's markdown rendering of the rows."""
-    lines = [ln for ln in render(rows, "markdown", aggregated, columns).splitlines() if ln.startswith("|")]
-    head, body = lines[0], lines[2:]
-    cells = lambda ln: [c.strip() for c in ln.strip().strip("|").split("|")]  # noqa: E731
-    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cells(head)) + "</tr>"]
-    out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(ln)) + "</tr>" for ln in body]
-    return "\n".join(out + ["</table>"])
 
 
 def build(sweep: Path, out: Path | None = None, top: int = 300) -> Path:
@@ -37,19 +27,16 @@ def build(sweep: Path, out: Path | None = None, top: int = 300) -> Path:
     from .stability import stability, table
 
     sweep = Path(sweep)
-    rows = collect(sweep)
-    rows.sort(key=sort_key)
+    rows = sorted(collect(sweep), key=sort_key)
     seeds = aggregate(rows, "seed")
     aggregated = any(g["n"] >= 2 for g in seeds)
-    shown = sorted(seeds, key=sort_key) if aggregated else rows
-    if len(shown) > 1:
-        mark_best(shown, aggregated)
+    shown = ranked(seeds if aggregated else rows, aggregated)
     parts = [f"<h1>w2vexp sweep {html.escape(str(sweep))}</h1>",
              f"<p>{len(rows)} runs{' (seeds aggregated: mean ± std [95% t-interval], n)' if aggregated else ''}; "
              "best first by analogy accuracy. vs best: ~ cannot be told from the best, &lt; lower at p &lt; 0.05 "
              f"({'Welch’s t-test over seeds' if aggregated else 'paired bootstrap over the analogy questions'}).</p>",
-             "<h2>Runs</h2>", _table(shown, aggregated, "default"),
-             "<h2>Mikolov et al. 2013, Table 1 columns</h2>", _table(shown, aggregated, "paper")]
+             "<h2>Runs</h2>", render(shown, "html", aggregated, "default"),
+             "<h2>Mikolov et al. 2013, Table 1 columns</h2>", render(shown, "html", aggregated, "paper")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         try:
