@@ -81,8 +81,7 @@ class Trainer:
     """Trains one run in its run folder."""
 
     def __init__(self, train, model, stream: ExampleStream, total_steps: int, folder: RunFolder, tf, words: list,
-                 *, probe_words: list, hparams: dict, session_group: str, on_status=None, evaluate: bool = True,
-                 on_eval=None) -> None:
+                 *, probe_words: list, hparams: dict, session_group: str, on_status=None, on_eval=None) -> None:
         """`train`: the config's train node; `model` (w2vexp.model.Word2Vec) and `stream` (its
         batches) as w2vexp.pipeline built them for `total_steps` steps; `words`: the vocabulary;
         `hparams` and `session_group`: what TensorBoard's HParams dashboard shows for the run."""
@@ -97,7 +96,6 @@ class Trainer:
         self.hparams, self.session_group = hparams, session_group
         self.on_status = on_status or log.info
         self.checkpoints = Checkpoints(tf, model.checkpoint_items(), folder.path, train.keep_checkpoints, self.on_status)
-        self.evaluate = evaluate  # False: no evaluation inside the loop (benchmarks time training alone)
         self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
         self.seconds: dict = {}  # where this process's time went, by part (run.json "time")
 
@@ -221,7 +219,7 @@ class Trainer:
                     if checkpoint if hist_due is None else (last or hist_due(step)):
                         with self.timed("summaries"):
                             summaries.histograms(step)
-                    if self.evaluate and (last or eval_due(step)):
+                    if last or eval_due(step):
                         with self.timed("evaluate") as clock:
                             metrics = summaries.evaluate(step, intervals=last)
                         eval_due.cost(clock.seconds)
@@ -249,7 +247,7 @@ class Trainer:
         finally:
             bar.close()
             summaries.close()
-        if not metrics and self.evaluate:  # resumed at the very end (killed after the last checkpoint)
+        if not metrics:  # resumed at the very end (killed after the last checkpoint)
             from .evaluate import evaluate_embeddings
 
             with self.timed("evaluate"):
