@@ -166,8 +166,6 @@ def metrics_of(items: dict, intervals: bool = False) -> dict:
     _syntactic, _n: questions answered), ws353, simlex (Spearman; None when too few pairs are in
     the vocabulary) and their _oov shares -- gensim's numbers -- and with `intervals` each
     metric's 95 % bootstrap interval as <metric>_lo and <metric>_hi (w2vexp.uncertainty)."""
-    from scipy import stats
-
     from . import uncertainty
 
     out = {}
@@ -188,8 +186,7 @@ def metrics_of(items: dict, intervals: bool = False) -> dict:
         out[key] = None
         if ok.any():
             with np.errstate(all="ignore"):
-                rho = stats.spearmanr(gold[ok], model[ok])
-            rho = float(rho.statistic if hasattr(rho, "statistic") else rho[0])
+                rho = uncertainty.spearman(gold[ok], model[ok])
             out[key] = None if np.isnan(rho) else rho
             out[f"{key}_oov"] = float((~ok).sum()) / len(ok) * 100
         if intervals:

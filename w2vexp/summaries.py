@@ -47,7 +47,7 @@ class Summaries:
         """What a fresh run writes once: the traced training graph, the HParams experiment (its
         hyperparameters and metrics, so the dashboard lists the metrics before any run ends) and
         the run's HParams in session group `group` (`session_group`)."""
-        from tensorboard.plugins.hparams import api as hp
+        from tensorboard.plugins.hparams import summary_v2 as hp  # api.py would import Keras
 
         from .evaluate import METRICS
 

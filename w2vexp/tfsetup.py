@@ -11,13 +11,30 @@ from pathlib import Path
 _configured_threads: int | None = None
 
 
+def _skip_eager_keras() -> bool:
+    """Whether `import tensorflow` can be kept from importing Keras (1.2-1.7 s here: Keras 3
+    pulls in scikit-learn, SciPy's stats and matplotlib when they are installed). TensorFlow
+    imports `keras.src.optimizers` eagerly only to register Keras optimizers for SavedModel
+    loading, which w2vexp never does. With TF_USE_LEGACY_KERAS set during the import and no
+    tf_keras installed, that eager import fails quietly (TensorFlow catches the ImportError);
+    the variable is removed again afterwards, so `tf.keras` still loads Keras 3 lazily when
+    someone asks for it. Not done when the user set the variable or tf_keras is installed."""
+    from importlib.util import find_spec
+
+    return "TF_USE_LEGACY_KERAS" not in os.environ and find_spec("tf_keras") is None
+
+
 def import_tensorflow():
-    """Import TensorFlow with its start-up noise (CUDA probing, oneDNN notices) silenced; if the
-    import fails, what it printed is shown."""
+    """Import TensorFlow with its start-up noise (CUDA probing, oneDNN notices) silenced and
+    without its eager Keras import (`_skip_eager_keras`); if the import fails, what it printed
+    is shown."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    skip_keras = _skip_eager_keras()
+    if skip_keras:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as cap:
@@ -32,7 +49,12 @@ def import_tensorflow():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            if skip_keras:
+                os.environ.pop("TF_USE_LEGACY_KERAS", None)
     import tensorflow as tf
+
+    if skip_keras:  # tf_keras's folder, which is not there, was put on the package path as None
+        tf.__path__[:] = [p for p in tf.__path__ if p is not None]
 
     tf.get_logger().setLevel("ERROR")
     return tf
