@@ -2,6 +2,7 @@
 the embedding sha256 and nearest neighbours (SPEC section 3). Nothing here imports TensorFlow."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -58,11 +59,19 @@ def write_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
     tmp.replace(folder / VECTORS_KV)
 
 
+@functools.lru_cache(maxsize=None)
+def _digits(n: int) -> np.ndarray:
+    """The ASCII digits of 0 .. 10**n - 1, n to a row (uint8 [10**n, n])."""
+    x = np.arange(10**n)
+    return np.stack([(x // 10**k) % 10 + ord("0") for k in range(n - 1, -1, -1)], axis=1).astype(np.uint8)
+
+
 def format_float32(values: np.ndarray) -> np.ndarray:
     """Each float32 of `values` [N, D] as 15 ASCII bytes `+d.dddddddde+dd`, vectorised: 9
     significant digits, which read back as exactly the same float32 (9 digits always do), in a
     [N, D, 15] uint8 array. gensim's writer formats every value through a Python str(): about
-    0.5 us a value, 15-20 s for a 226k x 128 matrix; this takes under a second."""
+    0.5 us a value, 15-20 s for a 226k x 128 matrix; this takes under a second. The digits come
+    from two table lookups (4 + 5 digits) instead of nine integer divisions."""
     v = np.asarray(values, dtype=np.float64)
     neg = np.signbit(v)
     a = np.abs(v)
@@ -72,19 +81,21 @@ def format_float32(values: np.ndarray) -> np.ndarray:
     m = np.where(over, m // 10, m)
     e = e + over
     under = (m < 10**8) & (a > 0)  # log10 rounding the other way
-    m = np.where(under, np.rint(a / np.power(10.0, e - 1) * 1e8).astype(np.int64), m)
+    if under.any():
+        m = np.where(under, np.rint(a / np.power(10.0, e - 1) * 1e8).astype(np.int64), m)
     e = e - under
     out = np.empty(v.shape + (15,), dtype=np.uint8)
     out[..., 0] = np.where(neg, ord("-"), ord("+"))
-    digits = [(m // 10**k) % 10 for k in range(8, -1, -1)]
-    out[..., 1] = digits[0] + ord("0")
+    high = m // 100000  # the first 4 of the 9 digits
+    first4 = _digits(4)[high]
+    out[..., 1] = first4[..., 0]
     out[..., 2] = ord(".")
-    for i, d in enumerate(digits[1:]):
-        out[..., 3 + i] = d + ord("0")
+    out[..., 3:6] = first4[..., 1:]
+    out[..., 6:11] = _digits(5)[m - high * 100000]
     out[..., 11] = ord("e")
     out[..., 12] = np.where(e < 0, ord("-"), ord("+"))
     ae = np.abs(e)
-    out[..., 13] = (ae // 10) % 10 + ord("0")
+    out[..., 13] = ae // 10 + ord("0")
     out[..., 14] = ae % 10 + ord("0")
     return out
 
