@@ -90,10 +90,10 @@ def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048) -
             mean = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)  # most_similar's weighted mean
             with np.errstate(all="ignore"):
                 mean = (mean / np.linalg.norm(mean, axis=1)[:, None]).astype(np.float32)  # matutils.unitvec
-            sims = unit @ mean.T  # [words, questions]
-            cols = np.arange(len(a))
-            sims[a, cols] = sims[b, cols] = sims[c, cols] = -np.inf
-            right[start:start + chunk] = np.argmax(sims, axis=0) == expected
+            sims = mean @ unit.T  # [questions, words]: each question's argmax runs along a row
+            rows = np.arange(len(a))
+            sims[rows, a] = sims[rows, b] = sims[rows, c] = -np.inf
+            right[start:start + chunk] = np.argmax(sims, axis=1) == expected
         f = np.full(len(questions), -1, dtype=np.int8)
         f[asked] = right
         flags.append(f)
