@@ -8,8 +8,9 @@
 Each tool runs in a fresh process, gensim and w2vexp alternately (this machine's speed swings by
 up to 2x), `--runs` times each, timed from start to exit:
 
-- w2vexp: `python -m w2vexp.run data=file data.path=CORPUS [model=cbow]` and nothing else (plus
-  `--w2vexp` settings when given), in a fresh folder with a fresh cache (W2VEXP_CACHE_DIR): the
+- w2vexp: `python -m w2vexp.run data=file data.path=CORPUS [model=cbow] seed=RUN` and nothing
+  else (plus `--w2vexp` settings when given; the seed, as gensim's, differs between runs so the
+  quality statistics see seed-to-seed spread), in a fresh folder with a fresh cache (W2VEXP_CACHE_DIR): the
   corpus is prepared and the step program compiled, as on a user's first run of that corpus.
   Its evaluations, checkpoints, summaries and exports are all in the time.
 - gensim: bench/gensim_job.py, what a gensim user writes: read the file, Word2Vec with the
@@ -19,7 +20,9 @@ up to 2x), `--runs` times each, timed from start to exit:
 Reported per run: whole-command words/s (corpus words x epochs / wall time), wall time, the
 training loop's own words/s (second), peak RSS, and the vectors' analogy accuracy, WordSim-353
 and SimLex-999 (evaluated afterwards, the same way for both: w2vexp.evaluate, which gives
-gensim's own answers). Then medians and the w2vexp/gensim ratio of whole-command words/s.
+gensim's own answers). Then medians, the w2vexp/gensim ratio of whole-command words/s, and how
+sure each quality difference is: Welch's t-test over the runs and, for the analogies, a paired
+bootstrap over the questions both tools answered.
 
 Corpora: `wiki_sample` (the English Wikipedia text gensim ships, 0.5M tokens), `docs` (English
 docstrings of the installed Python packages, bench/corpora.py: about 5M tokens of technical
@@ -42,6 +45,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -82,7 +87,7 @@ def run_tool(tool: str, corpus: Path, model: str, seed: int, extra: list, shared
                "--sample", str(shared["sample"]), "--workers", str(threads or 2), "--seed", str(seed)]
     else:
         cmd = [sys.executable, "-m", "w2vexp.run", "data=file", f"data.path={corpus}",
-               *(["model=cbow"] if model == "cbow" else []), *extra,
+               *(["model=cbow"] if model == "cbow" else []), f"seed={seed}", *extra,
                *([f"train.threads={threads}"] if threads else [])]
     wall, rss, p = timed(cmd, work, env)
     if p.returncode != 0:
@@ -95,13 +100,14 @@ def run_tool(tool: str, corpus: Path, model: str, seed: int, extra: list, shared
         info = json.loads((run / "run.json").read_text())
         vectors, loop_wps, words = run, info["words_per_sec"], info["corpus"]["raw_tokens"]
         r_time = info.get("time") or {}
-    from w2vexp.evaluate import evaluate_kv
+    from w2vexp.evaluate import evaluation_items, metrics_of
     from w2vexp.runs import load_vectors
 
     kv = load_vectors(vectors)
-    m = evaluate_kv(kv)
+    items = evaluation_items(kv)
     out = {"wall": wall, "rss": rss, "words": words, "loop_wps": loop_wps, "vocab": len(kv.index_to_key),
-           "wps": words * shared["epochs"] / wall, "metrics": m, "time": r_time if tool == "w2vexp" else {}}
+           "wps": words * shared["epochs"] / wall, "metrics": metrics_of(items), "analogy_flags": items["analogy"],
+           "time": r_time if tool == "w2vexp" else {}}
     shutil.rmtree(work, ignore_errors=True)
     return out
 
@@ -181,7 +187,38 @@ def compare(name: str, corpus: Path, model: str, runs: int, extra: list, shared:
         ratios = [w["wps"] / g["wps"] for w, g in zip(res[t]["w2vexp"], res[t]["gensim"])]
         print(f"  ratio w2vexp/gensim whole-command words/s: median {statistics.median(ratios):.2f} "
               f"(range {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+        print("  " + differences(res[t]["w2vexp"], res[t]["gensim"]), flush=True)
     return res
+
+
+def differences(ours: list, theirs: list) -> str:
+    """How sure the quality differences are (w2vexp - gensim): per metric the mean difference over
+    the runs, Welch's t-test over them (run-to-run spread; >= 2 runs), and for the analogies a
+    paired bootstrap over the questions both answered in every pair of runs (w2vexp.uncertainty)."""
+    import warnings
+
+    from w2vexp.uncertainty import paired_test, seeds_test
+
+    warnings.filterwarnings("ignore", message="Precision loss")  # scipy, on near-identical runs
+    parts = []
+    for key, scale, unit in (("analogy_acc", 100, " points"), ("ws353", 1, ""), ("simlex", 1, "")):
+        a = [r["metrics"].get(key) for r in ours]
+        b = [r["metrics"].get(key) for r in theirs]
+        if None in a or None in b:
+            continue
+        text = f"{key} {scale * (sum(a) / len(a) - sum(b) / len(b)):+.3f}{unit}"
+        if len(a) >= 2:
+            text += f" (Welch p={seeds_test(a, b)['p']:.2f}"
+        if key == "analogy_acc":
+            fa = np.concatenate([r["analogy_flags"] for r in ours])
+            fb = np.concatenate([r["analogy_flags"] for r in theirs])
+            both = (fa >= 0) & (fb >= 0)
+            if both.any():
+                pt = paired_test(fa[both], fb[both])
+                text += (", " if len(a) >= 2 else " (") + (f"paired bootstrap [{100 * pt['lo']:+.2f}, "
+                                                           f"{100 * pt['hi']:+.2f}] p={pt['p']:.3f}")
+        parts.append(text + (")" if "(" in text else ""))
+    return "w2vexp - gensim: " + "; ".join(parts)
 
 
 if __name__ == "__main__":
