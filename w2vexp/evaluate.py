@@ -26,6 +26,24 @@ SIMLEX = "simlex999.txt"
 from .config import OPTIMIZED_METRICS as METRICS  # noqa: E402 - one list of the headline metrics
 
 
+def import_gensim_in_background() -> None:
+    """Import gensim (which the evaluations and the exports use) on a background thread: its
+    import (0.6-1 s, most of it SciPy's stats) then overlaps the training loop, whose TensorFlow
+    ops release the GIL, instead of delaying the first evaluation. A later import of gensim
+    waits for this one to finish (Python's import lock); an import error is left to it."""
+    import importlib
+    import threading
+
+    def load():
+        try:
+            importlib.import_module("gensim.models")
+        except BaseException:  # noqa: BLE001 - the import where gensim is used reports it
+            pass
+
+    if "gensim.models" not in sys.modules:
+        threading.Thread(target=load, name="import gensim", daemon=True).start()
+
+
 @functools.lru_cache(maxsize=None)
 def _analogy_questions() -> tuple:
     """questions-words.txt as ((section, ((A, B, C, EXPECTED), ...)), ...), upper-cased as

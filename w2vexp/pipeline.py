@@ -4,7 +4,7 @@
     train(cfg, run_dir, overrides)
       validate -> lock the run folder -> prepare the corpus (while TensorFlow imports) ->
       configure TensorFlow -> build the Trainer -> restore the newest good checkpoint ->
-      train (while gensim imports) -> export vectors and projector -> run.json
+      train -> export vectors and projector -> run.json
 
 Skips a finished run, refuses an existing run under resume=never, and records in run.json what
 happened (status, reason, where the time went).
@@ -65,25 +65,6 @@ def time_spent(prepare: float, parts: dict) -> dict:
     out["startup"] = max(0.0, total - sum(out.values()))
     out["total"] = total
     return {k: round(v, 3) for k, v in out.items()}
-
-
-def import_in_background(module: str) -> None:
-    """Import `module` on a background thread: gensim's import (0.6-1 s, most of it SciPy's
-    stats) then overlaps the training loop, whose TensorFlow ops release the GIL, instead of
-    delaying the first evaluation. Measured on wiki_sample: -0.4 to -0.7 s of wall time per
-    run. A later import of the module waits for this one to finish (Python's import lock)."""
-    import importlib
-    import sys
-    import threading
-
-    def load():
-        try:
-            importlib.import_module(module)
-        except BaseException:  # noqa: BLE001 - the import where the module is used reports it
-            pass
-
-    if module not in sys.modules:
-        threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
 def vocab_of(cfg: DictConfig) -> dict:
@@ -169,7 +150,6 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         log.info(f"training {_show(folder.path)}: {cfg.model.name} with {cfg.loss.name} on {cfg.data.name} "
                  f"({len(corpus.ids):,} tokens, {V:,} words), {trainer.total_steps:,} steps")
     folder.write_info(info)
-    import_in_background("gensim.models")  # for the evaluations and the exports
     try:
         result = trainer.run(start)
     except Interrupted as e:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .batches import ExampleStream, Position, prefetch
 from .errors import TrainingFailed
-from .evaluate import format_metrics
+from .evaluate import format_metrics, import_gensim_in_background
 from .rundir import RunFolder
 from .cadence import EVAL_OVERHEAD, Cadence, block_sizes
 from .state import Checkpoints, first_line
@@ -178,6 +178,7 @@ class Trainer:
                 # a call of zero steps compiles the step function while the first block is built
                 if start < self.total_steps:
                     self._compile(pad_in, pad_lab)
+                import_gensim_in_background()  # for the evaluations, once the compiler is done
                 for block in self._waited(blocks):
                     n = block.steps
                     if n < K:
