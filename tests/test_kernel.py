@@ -105,3 +105,16 @@ def test_the_fused_graph_keeps_the_lectures_name_scopes():
     graph = fused.train_steps.get_concrete_function().graph
     scopes = {op.name.split("/")[0] for op in graph.get_operations()}
     assert {"data", "embed", "loss", "optimizer"} <= scopes
+
+
+def test_loading_the_kernel_keeps_denormal_floats():
+    """The library is linked without crtfastmath.o, whose constructor would switch the loading
+    thread to flush-to-zero: numpy in that process would then read denormals as 0 (and
+    vectors.txt would write them so)."""
+    import tensorflow as tf
+
+    from w2vexp import kernels
+
+    assert kernels.load(tf) is not None
+    tiny = np.array([1e-40], np.float32)
+    assert (tiny * np.float32(1.0))[0] > 0

@@ -40,14 +40,20 @@ def _compiler() -> str | None:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 
 
-def _command(tf, cxx: str, out: Path) -> list[str]:
-    return [cxx, "-shared", "-fPIC", "-O3", "-ffast-math", "-w", str(SOURCE), "-o", str(out), *_cpu_flags(),
-            *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags(), "-lmvec"]
+def _commands(tf, cxx: str, out: Path) -> list[list[str]]:
+    """Compile (with -ffast-math: glibc's vector exp/log1p, reassociated sums), then link as a
+    separate step without it: linking with -ffast-math adds crtfastmath.o, whose constructor
+    turns on flush-to-zero for the whole thread that loads the library -- numpy would then read
+    every denormal float as 0 for the rest of the process."""
+    obj = str(out.with_suffix(".o"))
+    return [[cxx, "-c", "-fPIC", "-O3", "-ffast-math", "-w", str(SOURCE), "-o", obj, *_cpu_flags(),
+             *tf.sysconfig.get_compile_flags()],
+            [cxx, "-shared", obj, "-o", str(out), *tf.sysconfig.get_link_flags(), "-lmvec"]]
 
 
 def library_path(tf, cxx: str) -> Path:
     """Where the library for this TensorFlow, source, compiler and CPU lives."""
-    key = hashlib.sha256(" ".join([tf.__version__, SOURCE.read_text(), *_command(tf, cxx, Path("x"))])
+    key = hashlib.sha256(" ".join([tf.__version__, SOURCE.read_text(), *sum(_commands(tf, cxx, Path("x")), [])])
                          .encode()).hexdigest()[:16]
     here = Path(__file__).parent / "_build"
     base = here if os.access(here if here.exists() else here.parent, os.W_OK) else \
@@ -71,13 +77,15 @@ def build(tf) -> Path:
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
             os.close(fd)
             try:
-                done = subprocess.run(_command(tf, cxx, Path(tmp)), capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise RuntimeError(f"{cxx} failed: {done.stderr.strip().splitlines()[-1:]}")
+                for command in _commands(tf, cxx, Path(tmp)):
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    if done.returncode != 0:
+                        raise RuntimeError(f"{cxx} failed: {done.stderr.strip().splitlines()[-1:]}")
                 os.replace(tmp, path)
             finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+                for leftover in (tmp, str(Path(tmp).with_suffix(".o"))):
+                    if os.path.exists(leftover):
+                        os.unlink(leftover)
     return path
 
 
