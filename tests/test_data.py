@@ -58,6 +58,32 @@ def test_prepared_corpus_maps_rare_words_to_unk_or_drops_them(tmp_path):
     assert dropped.words == ["the", "cat"] and dropped.ids[:5].tolist() == [0, 1, 0, 0, 1]
 
 
+@pytest.mark.parametrize("keep_unk", [True, False])
+def test_prepared_ids_are_the_plain_mapping_over_many_blocks(tmp_path, monkeypatch, keep_unk):
+    """The one-pass preparation (numbers by first appearance, renumbered by a table) gives the
+    ids of the plain recipe: tokenize everything, count, choose the vocabulary, map each token.
+    Tiny blocks, so words, blocks and renumbering chunks all cross boundaries."""
+    import collections
+
+    from w2vexp import data
+
+    rng = np.random.default_rng(0)
+    lexicon = ["".join(rng.choice(list("abcdefghij"), size=rng.integers(1, 6))) for _ in range(400)]
+    text = " ".join(rng.choice(lexicon, size=20000, p=np.arange(1, 401)[::-1] / np.arange(1, 401).sum()))
+    (tmp_path / "c.txt").write_text(text.replace("  ", "\n"))
+    monkeypatch.setattr(data, "BLOCK_CHARS", 997)
+    corpus = prepare_corpus(OmegaConf.create({"name": "file", "path": str(tmp_path / "c.txt"),
+                                              "cache_dir": str(tmp_path / "cache")}),
+                            vocab_size=50, min_count=3, keep_unk=keep_unk)
+    tokens = data.tokenize(text)
+    words, counts = data.build_vocab(collections.Counter(tokens), 50, 3, keep_unk)
+    index = {w: i for i, w in enumerate(words)}
+    expected = [index.get(t, 0) for t in tokens if keep_unk or t in index]
+    assert corpus.words == words and list(corpus.counts) == list(counts)
+    assert np.array_equal(corpus.ids[0:len(corpus.ids)], np.array(expected, np.int32))
+    assert corpus.raw_tokens == len(tokens)
+
+
 def test_prepared_corpus_is_cached(tmp_path):
     f = tmp_path / "c.txt"
     f.write_text("a b c d e f g " * 20)

@@ -158,22 +158,37 @@ def prepare_corpus(data, *, vocab_size: int, min_count: int, keep_unk: bool, min
 
 
 def _prepare_into(src: Path, folder: Path, vocab_size: int, min_count: int, keep_unk: bool) -> None:
-    counter: collections.Counter = collections.Counter()
-    for block in iter_text_blocks(src):
-        counter.update(tokenize(block))
-    total = sum(counter.values())
-    if total == 0:
-        raise DataError(f"corpus file {src} is empty: it holds no words")
-    words, counts = build_vocab(counter, vocab_size, min_count, keep_unk)
-    index = {w: i for i, w in enumerate(words)}
-    n_ids = total if keep_unk else int(counts.sum())
+    """Prepare `src` into `folder` (built in a temporary folder, then renamed): the text is read
+    and tokenised once; each token gets the number of its word in order of first appearance
+    (a dict whose missing keys take the next number, at C speed), kept in a scratch file so no
+    corpus has to fit in memory; the words are counted from those numbers, the vocabulary is
+    chosen, and the scratch file is renumbered into the final ids by one table lookup per chunk."""
     tmpdir = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
+        first_seen: collections.defaultdict = collections.defaultdict()
+        first_seen.default_factory = first_seen.__len__  # a new word: the next number
+        counts = np.zeros(0, dtype=np.int64)
+        scratch = tmpdir / "tokens.i32"
+        with open(scratch, "wb") as fh:
+            for block in iter_text_blocks(src, BLOCK_CHARS):
+                numbers = np.array(list(map(first_seen.__getitem__, tokenize(block))), dtype=np.int32)
+                block_counts = np.bincount(numbers, minlength=len(first_seen))
+                block_counts[: len(counts)] += counts
+                counts = block_counts
+                fh.write(numbers.tobytes())
+        total = int(counts.sum())
+        if total == 0:
+            raise DataError(f"corpus file {src} is empty: it holds no words")
+        words, kept_counts = build_vocab(dict(zip(first_seen, counts.tolist())), vocab_size, min_count, keep_unk)
+        index = {w: i for i, w in enumerate(words)}
+        unk = 0 if keep_unk else -1
+        final = np.array([index.get(w, unk) for w in first_seen], dtype=np.int32)  # number -> id
+        n_ids = total if keep_unk else int(kept_counts.sum())
         ids = np.lib.format.open_memmap(tmpdir / "ids.npy", mode="w+", dtype=np.int32, shape=(n_ids,))
         pos = 0
-        unk = 0 if keep_unk else -1
-        for block in iter_text_blocks(src):
-            arr = np.fromiter((index.get(w, unk) for w in tokenize(block)), dtype=np.int32)
+        chunk = BLOCK_CHARS // 4
+        for start in range(0, total, chunk):
+            arr = final[np.fromfile(scratch, dtype=np.int32, count=min(chunk, total - start), offset=4 * start)]
             if not keep_unk:
                 arr = arr[arr >= 0]
             ids[pos:pos + len(arr)] = arr
@@ -181,11 +196,12 @@ def _prepare_into(src: Path, folder: Path, vocab_size: int, min_count: int, keep
         assert pos == n_ids, (pos, n_ids)
         ids.flush()
         del ids
+        scratch.unlink()
         with open(tmpdir / "vocab.tsv", "w", encoding="utf-8") as fh:
-            for w, c in zip(words, counts):
+            for w, c in zip(words, kept_counts):
                 fh.write(f"{w}\t{c}\n")
         (tmpdir / "meta.json").write_text(json.dumps({"source": str(src), "raw_tokens": total,
-                                                      "tokens": n_ids, "distinct_words": len(counter)}))
+                                                      "tokens": n_ids, "distinct_words": len(first_seen)}))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmpdir, folder)
