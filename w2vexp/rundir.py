@@ -142,12 +142,15 @@ class RunFolder:
         """Drop every event with step > max_step from the event files (a killed process's
         summaries past its last checkpoint, which the resumed run writes again). Each file is
         rewritten to a temporary name and renamed over the original. Returns events dropped."""
+        files = self.event_files()
+        if not files:  # a fresh run folder
+            return 0
         from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
         from tensorboard.compat.proto import event_pb2
         from tensorboard.summary.writer.record_writer import RecordWriter
 
         dropped = 0
-        for f in self.event_files():
+        for f in files:
             records = list(RawEventFileLoader(str(f)).Load())
             keep = []
             for raw in records:
