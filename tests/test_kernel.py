@@ -83,6 +83,44 @@ def test_kernel_rejects_ids_out_of_range():
         fused.train_steps(x, np.zeros_like(x), np.int32(1))
 
 
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_the_kernel_gives_the_same_bits_in_the_calling_thread_as_on_the_pool(model):
+    """kernel_threads=1 (what the Trainer picks when it is faster) changes no bit."""
+    cfg, pooled, _ = model_pair(model, 8)
+    _, alone, _ = model_pair(model, 8)
+    alone.kernel_threads.assign(1)
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, pooled.vocab_size, size=[4, cfg.batch_size] + ([] if model == "skipgram" else [4]))
+    y = rng.integers(0, pooled.vocab_size, size=[4, cfg.batch_size])
+    for _ in range(3):
+        a, _ = pooled.train_steps(x.astype(np.int32), y.astype(np.int32), np.int32(4))
+        b, _ = alone.train_steps(x.astype(np.int32), y.astype(np.int32), np.int32(4))
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for u, v in [(pooled.embed_matrix, alone.embed_matrix), (pooled.loss_fn.weights, alone.loss_fn.weights)]:
+        np.testing.assert_array_equal(u.numpy(), v.numpy())
+
+
+def test_kernel_threads_keeps_the_faster_setting():
+    from w2vexp.cadence import KernelThreads
+
+    for faster in (0, 1):
+        busy = [True, True]  # start-up work still running for the first two blocks after warm-up
+        choice = KernelThreads(threads=2, warmup=1, trials=2, busy=lambda: bool(busy and busy.pop()))
+        seen = []
+        for _ in range(10):
+            setting = choice.next()
+            seen.append(setting)
+            choice.took(1.0 if setting == faster else 1.5, 50, setting)
+        assert seen[:6] == [0, 0, 0, 1, 0, 1] and set(seen[6:]) == {faster}
+    close = KernelThreads(threads=2, warmup=0, trials=1)  # 1 thread only 2% faster: all threads
+    for _ in range(2):
+        setting = close.next()
+        close.took(0.98 if setting == 1 else 1.0, 50, setting)
+    assert close.next() == 0
+    one = KernelThreads(threads=1)
+    assert [one.next() for _ in range(3)] == [0, 0, 0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["skipgram", "cbow"])
 def test_same_bits_on_one_and_two_threads(cli, model):

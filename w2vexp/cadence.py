@@ -1,6 +1,7 @@
 """When the periodic parts of a run happen (SPEC section 10): checkpoints, evaluations and
 histograms on multiples of their step counts when those are set, else by wall time with their
-cost bounded; and the sizes of the blocks of steps that end exactly on those multiples."""
+cost bounded; the sizes of the blocks of steps that end exactly on those multiples; and on how
+many threads the fused kernel runs (`KernelThreads`: whichever is faster on this machine)."""
 from __future__ import annotations
 
 import time
@@ -51,3 +52,43 @@ def block_sizes(start: int, total: int, per_call: int, every: list[int]) -> Iter
                 nxt = min(nxt, (s // e + 1) * e)
         yield nxt - s
         s = nxt
+
+
+class KernelThreads:
+    """The fused kernel's thread setting for each block: all intra-op threads (0) or the calling
+    thread alone (1). Its result is bitwise the same either way, so this only picks the faster:
+    after `warmup` blocks, and once `busy()` (other start-up work sharing the cores) is over,
+    it times `trials` blocks of each, alternately (seconds per step of the whole loop iteration:
+    waiting for the batch builder, which shares the cores, included), then keeps the calling
+    thread if it was faster by `margin`, else all threads. On this project's 2 cores one thread
+    wins for CBOW (the batch builder gets a core of its own; two kernel threads lose to cache
+    traffic) and all threads for skip-gram; with one intra-op thread there is nothing to choose."""
+
+    def __init__(self, threads: int, warmup: int = 1, trials: int = 3, margin: float = 0.05,
+                 busy=lambda: False) -> None:
+        self.plan = [] if threads <= 1 else [0, 1] * trials
+        self.warmup, self.margin, self.busy = warmup, margin, busy
+        self.times: dict = {0: [], 1: []}
+        self.chosen = 0
+        self.decided = ""  # what was chosen and why, once the trials are done
+
+    def _trying(self) -> bool:
+        return bool(self.plan) and self.warmup <= 0 and not self.busy()
+
+    def next(self) -> int:
+        """The setting for the next block."""
+        return self.plan[0] if self._trying() else self.chosen
+
+    def took(self, seconds: float, steps: int, setting: int) -> None:
+        """What a block run with `setting` (the `next()` it was given) took, for `steps` steps."""
+        if self.warmup > 0:
+            self.warmup -= 1
+            return
+        if not self.plan or setting != self.plan[0] or self.busy():
+            return
+        self.times[self.plan.pop(0)].append(seconds / max(steps, 1))
+        if not self.plan:
+            self.chosen = 1 if sum(self.times[1]) < (1 - self.margin) * sum(self.times[0]) else 0
+            self.decided = (f"fused kernel: {'one thread' if self.chosen else 'all threads'} (per step "
+                            f"{1e3 * sum(self.times[1]) / len(self.times[1]):.2f} ms on one thread, "
+                            f"{1e3 * sum(self.times[0]) / len(self.times[0]):.2f} ms on all)")

@@ -26,11 +26,12 @@ SIMLEX = "simlex999.txt"
 from .config import OPTIMIZED_METRICS as METRICS  # noqa: E402 - one list of the headline metrics
 
 
-def import_gensim_in_background() -> None:
+def import_gensim_in_background():
     """Import gensim (which the evaluations and the exports use) on a background thread: its
     import (0.6-1 s, most of it SciPy's stats) then overlaps the training loop, whose TensorFlow
     ops release the GIL, instead of delaying the first evaluation. A later import of gensim
-    waits for this one to finish (Python's import lock); an import error is left to it."""
+    waits for this one to finish (Python's import lock); an import error is left to it.
+    Returns the thread (None when gensim is already imported)."""
     import importlib
     import threading
 
@@ -40,8 +41,11 @@ def import_gensim_in_background() -> None:
         except BaseException:  # noqa: BLE001 - the import where gensim is used reports it
             pass
 
-    if "gensim.models" not in sys.modules:
-        threading.Thread(target=load, name="import gensim", daemon=True).start()
+    if "gensim.models" in sys.modules:
+        return None
+    thread = threading.Thread(target=load, name="import gensim", daemon=True)
+    thread.start()
+    return thread
 
 
 @functools.lru_cache(maxsize=None)

@@ -100,6 +100,9 @@ class Word2Vec(tf.Module):
         step. This builds the compiled step function whose graph TensorBoard shows."""
         self.kernel = self._fused_kernel()
         if self.kernel is not None:
+            # 1: the kernel runs in the calling thread; 0: on all intra-op threads. Its result is
+            # the same either way, so the Trainer may set it to whichever is faster here
+            self.kernel_threads = tf.Variable(0, dtype=tf.int32, trainable=False, name="kernel_threads")
             self._noise_and_lrs = tf.function(self._noise_and_lrs_of, jit_compile=bool(self.jit_compile),
                                               autograph=False)
             self.train_steps = tf.function(self._fused_steps, input_signature=self.input_spec, autograph=False)
@@ -200,7 +203,7 @@ class Word2Vec(tf.Module):
         with tf.name_scope("optimizer"):
             losses = self.kernel.word2_vec_neg_sgd(
                 embed, weights, inputs, labels, noise, lrs / self.optimizer.lr_batch, n_steps,
-                noise_weight=self._noise_layout()[2])
+                self.kernel_threads, noise_weight=self._noise_layout()[2])
             with tf.control_dependencies([losses]):
                 self.step.assign_add(tf.cast(n_steps, tf.int64))
         return tf.identity(losses), lrs

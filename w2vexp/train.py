@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -24,7 +25,7 @@ from .batches import ExampleStream, Position, prefetch
 from .errors import TrainingFailed
 from .evaluate import format_metrics, import_gensim_in_background
 from .rundir import RunFolder
-from .cadence import EVAL_OVERHEAD, Cadence, block_sizes
+from .cadence import EVAL_OVERHEAD, Cadence, KernelThreads, block_sizes
 from .state import Checkpoints, first_line
 from .summaries import Summaries
 
@@ -178,7 +179,12 @@ class Trainer:
                 # a call of zero steps compiles the step function while the first block is built
                 if start < self.total_steps:
                     self._compile(pad_in, pad_lab)
-                import_gensim_in_background()  # for the evaluations, once the compiler is done
+                importing = import_gensim_in_background()  # for the evaluations, once the compiler is done
+                cores = t.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+                kernel_threads = KernelThreads(cores if self.model.kernel is not None else 1,
+                                               busy=lambda: importing is not None and importing.is_alive())
+                kernel_setting = 0  # the model's kernel_threads as built
+                t_iter = time.perf_counter()
                 for block in self._waited(blocks):
                     n = block.steps
                     if n < K:
@@ -187,10 +193,17 @@ class Trainer:
                         x, y = pad_in, pad_lab
                     else:
                         x, y = block.inputs, block.labels
+                    if self.model.kernel is not None and kernel_threads.next() != kernel_setting:
+                        kernel_setting = kernel_threads.next()
+                        self.model.kernel_threads.assign(kernel_setting)
                     t0 = time.perf_counter()
                     losses, lrs = self.model.train_steps(x, y, np.int32(n))
                     losses, lrs = losses.numpy()[:n], lrs.numpy()[:n]
                     dt = time.perf_counter() - t0
+                    if n == K and not kernel_threads.decided:
+                        kernel_threads.took(time.perf_counter() - t_iter, n, kernel_setting)
+                        if kernel_threads.decided:
+                            log.info(kernel_threads.decided)
                     self.seconds["train_loop"] = self.seconds.get("train_loop", 0.0) + dt
                     if not np.all(np.isfinite(losses)):
                         bad = step + 1 + int(np.argmin(np.isfinite(losses)))
@@ -245,6 +258,7 @@ class Trainer:
                         name = signal.Signals(stop.signal).name
                         raise Interrupted(f"{name} received: saved a checkpoint at step {step}; "
                                           f"run the same command again to resume")
+                    t_iter = time.perf_counter()  # the next iteration: its batch wait and its steps
         finally:
             bar.close()
             summaries.close()

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "tensorflow/core/framework/op.h"
@@ -39,6 +40,7 @@ REGISTER_OP("Word2VecNegSgd")
     .Input("noise: int32")       // [K, G, S] a pool of S noise words per group of B / G examples
     .Input("step_size: float")   // [K] lr / lr_batch of each step
     .Input("n_steps: int32")     // the first n_steps of the K are run
+    .Input("threads: int32")     // 1: run in the calling thread; else on all intra-op threads
     .Attr("noise_weight: float")  // each pool word's weight: num_sampled / S
     .Output("loss: float")        // [K] mean loss per example of each step (0 past n_steps)
     .SetIsStateful()
@@ -108,6 +110,7 @@ class Word2VecNegSgdOp : public OpKernel {
     const Tensor& noise = ctx->input(4);
     const Tensor& step_size = ctx->input(5);
     const int n_steps = ctx->input(6).scalar<int32_t>()();
+    const bool inline_only = ctx->input(7).scalar<int32_t>()() == 1;
     const bool cbow = inputs.dims() == 3;
     const int K = labels.dim_size(0), B = labels.dim_size(1);
     const int C = cbow ? inputs.dim_size(2) : 1;
@@ -151,7 +154,11 @@ class Word2VecNegSgdOp : public OpKernel {
     std::vector<float> Z((size_t)B * (S + 1)), SP(Z.size()), SG(Z.size());
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     const int pad = V;
-    const int parts = std::max(1, pool->NumThreads());
+    const int parts = inline_only ? 1 : std::max(1, pool->NumThreads());
+    // the same work, on the pool or here: the result does not depend on which (see the top)
+    auto parallel_for = [&](int64_t n, int64_t cost, const std::function<void(int64_t, int64_t)>& fn) {
+      if (inline_only) fn(0, n); else pool->ParallelFor(n, cost, fn);
+    };
     // examples per unit of parallel work: whole noise groups, at least kMinUnit examples
     int unit = per_group;
     while (unit < kMinUnit && B % (unit * 2) == 0) unit *= 2;
@@ -162,7 +169,7 @@ class Word2VecNegSgdOp : public OpKernel {
       const int32_t* nzk = nz + (size_t)k * G * S;
       const float eta = step_size.flat<float>()(k);
       // 1 and 2, a unit of whole groups at a time (any split of units gives the same bits)
-      pool->ParallelFor(B / unit, (int64_t)unit * D * (4 * S + C + 4), [&](int64_t lo, int64_t hi) {
+      parallel_for(B / unit, (int64_t)unit * D * (4 * S + C + 4), [&](int64_t lo, int64_t hi) {
         for (int64_t b = lo * unit; b < hi * unit; ++b) {
           if (b + kAhead < hi * unit) {
             const int32_t* next = ink + (b + kAhead) * C;
@@ -224,7 +231,7 @@ class Word2VecNegSgdOp : public OpKernel {
       //    (labels, then pool rows), task parts + p the input rows id % parts == p (examples in
       //    order). Every row's updates are added by one task in one fixed order, whichever
       //    thread runs it: the bits do not depend on the thread count.
-      pool->ParallelFor(2 * parts, kCostPerPart, [&](int64_t lo, int64_t hi) {
+      parallel_for(2 * parts, kCostPerPart, [&](int64_t lo, int64_t hi) {
         for (int64_t task = lo; task < hi; ++task) {
           const int part = task % parts;
           if (task < parts) {
