@@ -11,6 +11,17 @@ from pathlib import Path
 _configured_threads: int | None = None
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def configured_threads() -> int:
+    """TensorFlow's intra-op threads in this process: what the first `configure` set (later jobs
+    of an in-process sweep keep it), else all available cores."""
+    return _configured_threads or available_cores()
+
+
 def _skip_eager_keras() -> bool:
     """Whether `import tensorflow` can be kept from importing Keras (1.2-1.7 s here: Keras 3
     pulls in scikit-learn, SciPy's stats and matplotlib when they are installed). TensorFlow
@@ -161,7 +172,7 @@ def configure(threads: int, deterministic: bool, seed: int, compile_cache: str |
         configure_compile_cache(compile_cache)
     tf = import_tensorflow()
     if _configured_threads is None:
-        n = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        n = threads or available_cores()
         try:
             tf.config.threading.set_intra_op_parallelism_threads(n)
             tf.config.threading.set_inter_op_parallelism_threads(n)

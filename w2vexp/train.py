@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import signal
 import sys
 import time
@@ -28,6 +27,7 @@ from .rundir import RunFolder
 from .cadence import EVAL_OVERHEAD, Cadence, KernelThreads, block_sizes
 from .state import Checkpoints, first_line
 from .summaries import Summaries
+from .tfsetup import configured_threads
 
 log = logging.getLogger("w2vexp")
 
@@ -180,8 +180,7 @@ class Trainer:
                 if start < self.total_steps:
                     self._compile(pad_in, pad_lab)
                 importing = import_gensim_in_background()  # for the evaluations, once the compiler is done
-                cores = t.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
-                kernel_threads = KernelThreads(cores if self.model.kernel is not None else 1,
+                kernel_threads = KernelThreads(configured_threads() if self.model.kernel is not None else 1,
                                                busy=lambda: importing is not None and importing.is_alive())
                 kernel_setting = 0  # the model's kernel_threads as built
                 t_iter = time.perf_counter()
@@ -193,7 +192,7 @@ class Trainer:
                         x, y = pad_in, pad_lab
                     else:
                         x, y = block.inputs, block.labels
-                    if self.model.kernel is not None and kernel_threads.next() != kernel_setting:
+                    if kernel_threads.next() != kernel_setting:  # only ever 1 with the fused kernel
                         kernel_setting = kernel_threads.next()
                         self.model.kernel_threads.assign(kernel_setting)
                     t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from ..config import CHOICES, conf_dir, register_schema
 from ..errors import RunFolderError, UserError
 from ..names import run_dirname
 from ..pipeline import train
+from ..tfsetup import available_cores
 from ..rundir import RunFolder, now
 
 
@@ -32,7 +33,7 @@ def auto_threads(hc) -> int:
     """TensorFlow threads per job when train.threads=0: all cores for a job alone or run one after
     another; cores / n_jobs with the joblib launcher; the job's cpus_per_task (else 1) with
     submitit -- so parallel jobs never oversubscribe the cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     launcher = OmegaConf.select(hc, "launcher") if hc is not None else None
     target = str(OmegaConf.select(launcher, "_target_", default="") or "") if launcher is not None else ""
     if "joblib" in target.lower():
