@@ -8,15 +8,23 @@
 //   1. per example: h, the logits, the loss, dL/dlogit and dL/dh; then
 //   2. per pool noise row: the summed update of that row over its group (1 and 2 run per unit
 //      of whole groups; any split of the units gives the same bits);
-//   3. per row (rows split among tasks by id % threads): each row's updates are added by one
-//      task in one fixed order -- labels, then pool rows (output matrix); examples in order
+//   3. per row (rows split among `parts` tasks by id % parts): each row's updates are added by
+//      one task in one fixed order -- labels, then pool rows (output matrix); examples in order
 //      (input matrix).
+// The block is one sequence of tasks (see `Tasks`): the threads stay with it from its first
+// step to its last, claiming tasks in order, instead of being woken for every phase of every
+// step (a wake-up cost about 60 us a phase here, a tenth of a skip-gram step).
 // gensim's C loop (and word2vec.c) instead lets threads race on shared rows (Hogwild), which is
 // why gensim is reproducible only with one worker.
+#include <immintrin.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include "tensorflow/core/framework/op.h"
@@ -52,7 +60,7 @@ REGISTER_OP("Word2VecNegSgd")
 namespace {
 constexpr int kAhead = 4;     // examples whose rows are prefetched ahead of use
 constexpr int kMinUnit = 64;  // examples per unit of parallel work, at least
-constexpr int64_t kCostPerPart = 1 << 24;  // large: each task of step 3 is one unit of work
+constexpr int kSpins = 4096;  // a waiting thread spins this often before it yields its core
 
 inline float Dot(const float* __restrict a, const float* __restrict b, int d) {
   float acc[16] = {0};
@@ -93,6 +101,36 @@ absl::Status Unshare(OpKernelContext* ctx, Var* var) {
   *t = copy;
   return absl::OkStatus();
 }
+
+// A block's work as one numbered sequence of tasks, grouped into phases (a phase's tasks may run
+// at once; each waits for all tasks of the phases before it). Threads claim tasks in number
+// order from one counter and count them done on another: a task may start once `done` reaches
+// the first task of its phase (every earlier task is then done, as tasks of a phase only start
+// after the earlier phases are done). The calling thread alone can run the whole sequence, so a
+// helper that starts late, or never, costs speed and no bit; a claimed task waits only for
+// tasks claimed before it, so nothing deadlocks. Helpers hold this by a shared_ptr: one that
+// starts after the block finds nothing left to claim.
+struct Tasks {
+  std::atomic<int64_t> next{0}, done{0};
+  int64_t total = 0;
+  std::function<int64_t(int64_t)> phase_start;  // task -> the first task of its phase
+  const std::function<void(int64_t)>* run = nullptr;  // valid while tasks remain (the caller waits)
+
+  static void Wait(const std::atomic<int64_t>& counter, int64_t target) {
+    for (int spins = 0; counter.load(std::memory_order_acquire) < target; ++spins) {
+      if (spins < kSpins) _mm_pause(); else std::this_thread::yield();
+    }
+  }
+  void Work() {
+    for (;;) {
+      const int64_t t = next.fetch_add(1, std::memory_order_relaxed);
+      if (t >= total) return;
+      Wait(done, phase_start(t));
+      (*run)(t);
+      done.fetch_add(1, std::memory_order_release);
+    }
+  }
+};
 }  // namespace
 
 class Word2VecNegSgdOp : public OpKernel {
@@ -155,103 +193,146 @@ class Word2VecNegSgdOp : public OpKernel {
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     const int pad = V;
     const int parts = inline_only ? 1 : std::max(1, pool->NumThreads());
-    // the same work, on the pool or here: the result does not depend on which (see the top)
-    auto parallel_for = [&](int64_t n, int64_t cost, const std::function<void(int64_t, int64_t)>& fn) {
-      if (inline_only) fn(0, n); else pool->ParallelFor(n, cost, fn);
-    };
     // examples per unit of parallel work: whole noise groups, at least kMinUnit examples
     int unit = per_group;
     while (unit < kMinUnit && B % (unit * 2) == 0) unit *= 2;
+    const int units = B / unit;
+    // each unit's example numbers (labels) and input slots by row part, in order: step 3's lists
+    std::vector<int> label_list((size_t)B * parts), input_list((size_t)B * C * parts);
+    std::vector<int> label_n((size_t)units * parts), input_n((size_t)units * parts);
 
-    for (int k = 0; k < n_steps; ++k) {
+    // 1 and 2 for unit u of step k
+    auto examples = [&](int k, int u) {
+      const int32_t* ink = in + (size_t)k * B * C;
+      const int32_t* labk = lab + (size_t)k * B;
+      const int32_t* nzk = nz + (size_t)k * G * S;
+      const int64_t lo = (int64_t)u * unit, hi = lo + unit;
+      for (int64_t b = lo; b < hi; ++b) {
+        if (b + kAhead < hi) {
+          const int32_t* next = ink + (b + kAhead) * C;
+          for (int c = 0; c < C; ++c) Prefetch(e + (size_t)next[c] * D, D);
+          Prefetch(w + (size_t)labk[b + kAhead] * D, D);
+        }
+        float* h = &H[b * D];
+        if (!cbow) {
+          std::memcpy(h, e + (size_t)ink[b] * D, D * sizeof(float));
+        } else {
+          std::fill(h, h + D, 0.0f);
+          int count = 0;
+          for (int c = 0; c < C; ++c) {
+            const int id = ink[b * C + c];
+            if (id == pad) continue;
+            Axpy(1.0f, e + (size_t)id * D, h, D);
+            ++count;
+          }
+          const float inv = 1.0f / std::max(count, 1);
+          for (int i = 0; i < D; ++i) h[i] *= inv;
+        }
+        // the logits, signed so that each one's loss is softplus(z): -pos, then the pool's
+        const float* u_row = w + (size_t)labk[b] * D;
+        const int32_t* pool_ids = nzk + (b / per_group) * S;
+        float* z = &Z[(size_t)b * (S + 1)];
+        z[0] = -Dot(h, u_row, D);
+        for (int s = 0; s < S; ++s) z[1 + s] = Dot(h, w + (size_t)pool_ids[s] * D, D);
+      }
+      // softplus(z) and sigmoid(z) of all the unit's logits in one vectorised pass
+      SoftplusSigmoid(&Z[(size_t)lo * (S + 1)], &SP[(size_t)lo * (S + 1)], &SG[(size_t)lo * (S + 1)],
+                      (hi - lo) * (S + 1));
+      for (int64_t b = lo; b < hi; ++b) {
+        const float* u_row = w + (size_t)labk[b] * D;
+        const int32_t* pool_ids = nzk + (b / per_group) * S;
+        const float* sp = &SP[(size_t)b * (S + 1)];
+        const float* sg = &SG[(size_t)b * (S + 1)];
+        float l = sp[0];
+        const float dpos = -sg[0];  // d softplus(-pos) / d pos
+        float* g = &GH[b * D];
+        for (int i = 0; i < D; ++i) g[i] = dpos * u_row[i];
+        for (int s = 0; s < S; ++s) {
+          l += noise_weight_ * sp[1 + s];
+          const float dn = noise_weight_ * sg[1 + s];
+          DN[b * S + s] = dn;
+          Axpy(dn, w + (size_t)pool_ids[s] * D, g, D);
+        }
+        DP[b] = dpos;
+        L[b] = l;
+      }
+      // the summed push on each pool row of the unit's groups, examples in order
+      for (int64_t grp = lo / per_group; grp < hi / per_group; ++grp) {
+        float* out = &GN[(size_t)grp * S * D];
+        std::fill(out, out + (size_t)S * D, 0.0f);
+        for (int64_t b = grp * per_group; b < (grp + 1) * per_group; ++b)
+          for (int s = 0; s < S; ++s) Axpy(DN[b * S + s], &H[b * D], out + (size_t)s * D, D);
+      }
+      // the unit's examples and input slots by the part their row falls in (no branches)
+      int* ln = &label_n[(size_t)u * parts];
+      int* inn = &input_n[(size_t)u * parts];
+      std::fill(ln, ln + parts, 0);
+      std::fill(inn, inn + parts, 0);
+      int* ll = &label_list[(size_t)lo * parts];
+      int* il = &input_list[(size_t)lo * C * parts];
+      for (int64_t b = lo; b < hi; ++b) {
+        const int p = labk[b] % parts;
+        ll[p * unit + ln[p]++] = b;
+      }
+      for (int64_t j = lo * C; j < hi * C; ++j) {
+        const int id = ink[j], p = id % parts;
+        il[(size_t)p * unit * C + inn[p]] = j;
+        inn[p] += !(cbow && id == pad);
+      }
+    };
+    // 3 for the output rows (labels, then pool rows) or the input rows of one part
+    auto apply = [&](int k, int part, bool output) {
       const int32_t* ink = in + (size_t)k * B * C;
       const int32_t* labk = lab + (size_t)k * B;
       const int32_t* nzk = nz + (size_t)k * G * S;
       const float eta = step_size.flat<float>()(k);
-      // 1 and 2, a unit of whole groups at a time (any split of units gives the same bits)
-      parallel_for(B / unit, (int64_t)unit * D * (4 * S + C + 4), [&](int64_t lo, int64_t hi) {
-        for (int64_t b = lo * unit; b < hi * unit; ++b) {
-          if (b + kAhead < hi * unit) {
-            const int32_t* next = ink + (b + kAhead) * C;
-            for (int c = 0; c < C; ++c) Prefetch(e + (size_t)next[c] * D, D);
-            Prefetch(w + (size_t)labk[b + kAhead] * D, D);
+      for (int u = 0; u < units; ++u) {
+        if (output) {
+          const int* ll = &label_list[((size_t)u * parts + part) * unit];
+          const int n = label_n[(size_t)u * parts + part];
+          for (int x = 0; x < n; ++x) {
+            if (x + kAhead < n) Prefetch(w + (size_t)labk[ll[x + kAhead]] * D, D);
+            const int b = ll[x];
+            Axpy(-eta * DP[b], &H[(size_t)b * D], w + (size_t)labk[b] * D, D);
           }
-          float* h = &H[b * D];
-          if (!cbow) {
-            std::memcpy(h, e + (size_t)ink[b] * D, D * sizeof(float));
-          } else {
-            std::fill(h, h + D, 0.0f);
-            int count = 0;
-            for (int c = 0; c < C; ++c) {
-              const int id = ink[b * C + c];
-              if (id == pad) continue;
-              Axpy(1.0f, e + (size_t)id * D, h, D);
-              ++count;
-            }
-            const float inv = 1.0f / std::max(count, 1);
-            for (int i = 0; i < D; ++i) h[i] *= inv;
-          }
-          // the logits, signed so that each one's loss is softplus(z): -pos, then the pool's
-          const float* u = w + (size_t)labk[b] * D;
-          const int32_t* pool_ids = nzk + (b / per_group) * S;
-          float* z = &Z[(size_t)b * (S + 1)];
-          z[0] = -Dot(h, u, D);
-          for (int s = 0; s < S; ++s) z[1 + s] = Dot(h, w + (size_t)pool_ids[s] * D, D);
-        }
-        // softplus(z) and sigmoid(z) of all the range's logits in one vectorised pass
-        SoftplusSigmoid(&Z[(size_t)lo * unit * (S + 1)], &SP[(size_t)lo * unit * (S + 1)],
-                        &SG[(size_t)lo * unit * (S + 1)], (hi - lo) * unit * (S + 1));
-        for (int64_t b = lo * unit; b < hi * unit; ++b) {
-          const float* u = w + (size_t)labk[b] * D;
-          const int32_t* pool_ids = nzk + (b / per_group) * S;
-          const float* sp = &SP[(size_t)b * (S + 1)];
-          const float* sg = &SG[(size_t)b * (S + 1)];
-          float l = sp[0];
-          const float dpos = -sg[0];  // d softplus(-pos) / d pos
-          float* g = &GH[b * D];
-          for (int i = 0; i < D; ++i) g[i] = dpos * u[i];
-          for (int s = 0; s < S; ++s) {
-            l += noise_weight_ * sp[1 + s];
-            const float dn = noise_weight_ * sg[1 + s];
-            DN[b * S + s] = dn;
-            Axpy(dn, w + (size_t)pool_ids[s] * D, g, D);
-          }
-          DP[b] = dpos;
-          L[b] = l;
-        }
-        // the summed push on each pool row of the unit's groups, examples in order
-        for (int64_t grp = lo * unit / per_group; grp < hi * unit / per_group; ++grp) {
-          float* out = &GN[(size_t)grp * S * D];
-          std::fill(out, out + (size_t)S * D, 0.0f);
-          for (int64_t b = grp * per_group; b < (grp + 1) * per_group; ++b)
-            for (int s = 0; s < S; ++s) Axpy(DN[b * S + s], &H[b * D], out + (size_t)s * D, D);
-        }
-      });
-      // 3. apply, in 2 x `parts` tasks: task p < parts owns the output rows id % parts == p
-      //    (labels, then pool rows), task parts + p the input rows id % parts == p (examples in
-      //    order). Every row's updates are added by one task in one fixed order, whichever
-      //    thread runs it: the bits do not depend on the thread count.
-      parallel_for(2 * parts, kCostPerPart, [&](int64_t lo, int64_t hi) {
-        for (int64_t task = lo; task < hi; ++task) {
-          const int part = task % parts;
-          if (task < parts) {
-            for (int b = 0; b < B; ++b)
-              if (labk[b] % parts == part) Axpy(-eta * DP[b], &H[(size_t)b * D], w + (size_t)labk[b] * D, D);
-            for (int gs = 0; gs < G * S; ++gs)
-              if (nzk[gs] % parts == part) Axpy(-eta, &GN[(size_t)gs * D], w + (size_t)nzk[gs] * D, D);
-          } else {
-            for (int b = 0; b < B; ++b)
-              for (int c = 0; c < C; ++c) {
-                const int id = ink[b * C + c];
-                if (id % parts == part && !(cbow && id == pad)) Axpy(-eta, &GH[(size_t)b * D], e + (size_t)id * D, D);
-              }
+        } else {
+          const int* il = &input_list[((size_t)u * parts + part) * unit * C];
+          const int n = input_n[(size_t)u * parts + part];
+          for (int x = 0; x < n; ++x) {
+            if (x + kAhead < n) Prefetch(e + (size_t)ink[il[x + kAhead]] * D, D);
+            const int j = il[x];
+            Axpy(-eta, &GH[(size_t)(j / C) * D], e + (size_t)ink[j] * D, D);
           }
         }
-      });
-      double total = 0;
-      for (int b = 0; b < B; ++b) total += L[b];
-      loss[k] = (float)(total / B);
-    }
+      }
+      if (output)
+        for (int gs = 0; gs < G * S; ++gs)
+          if (nzk[gs] % parts == part) Axpy(-eta, &GN[(size_t)gs * D], w + (size_t)nzk[gs] * D, D);
+    };
+
+    // per step: `units` tasks of 1-2, then 2 x parts tasks of 3 and the step's mean loss
+    const int per_step = units + 2 * parts + 1;
+    const std::function<void(int64_t)> run = [&](int64_t t) {
+      const int k = t / per_step, i = t % per_step;
+      if (i < units) {
+        examples(k, i);
+      } else if (i < units + 2 * parts) {
+        apply(k, (i - units) % parts, i - units < parts);
+      } else {
+        double total = 0;
+        for (int b = 0; b < B; ++b) total += L[b];
+        loss[k] = (float)(total / B);
+      }
+    };
+    auto tasks = std::make_shared<Tasks>();
+    tasks->total = (int64_t)n_steps * per_step;
+    tasks->phase_start = [per_step, units](int64_t t) {
+      return t - t % per_step + (t % per_step < units ? 0 : units);
+    };
+    tasks->run = &run;
+    for (int p = 1; p < parts; ++p) pool->Schedule([tasks] { tasks->Work(); });
+    tasks->Work();
+    Tasks::Wait(tasks->done, tasks->total);  // every task, the helpers' too, is done
   }
 
  private:
