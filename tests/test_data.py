@@ -192,3 +192,32 @@ def test_words_consumed_counts_corpus_words_before_subsampling():
     n_examples = len(s.chunk(0, 0)[1])
     total = sum(s.take(1)[2] for _ in range(n_examples // 100))
     assert total == pytest.approx(20_000 * (n_examples // 100) * 100 / n_examples)
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_cbow_examples_equal_the_definition(window):
+    """Each row is the centre's neighbours at offsets -window..-1, 1..window, kept where the
+    offset is within the reduced window and inside the chunk, else pad; rows with none go."""
+    rng = np.random.default_rng(window)
+    offsets = [*range(-window, 0), *range(1, window + 1)]
+    for n in (0, 1, 2, 3, 50):
+        tokens = rng.integers(0, 20, n).astype(np.int32)
+        eff = rng.integers(1, window + 1, n).astype(np.int32)
+        rows = [[int(tokens[i + d]) if 0 <= i + d < n and eff[i] >= abs(d) else 99 for d in offsets] for i in range(n)]
+        keep = [i for i in range(n) if any(x != 99 for x in rows[i])]
+        ctx, centre = cbow_examples(tokens, eff, window, pad=99)
+        assert ctx.shape == (len(keep), 2 * window) and ctx.dtype == np.int32
+        assert ctx.tolist() == [rows[i] for i in keep] and centre.tolist() == tokens[keep].tolist()
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_skipgram_pairs_equal_the_definition(window):
+    """Every (centre i, context j) with 0 < |i - j| <= the centre's reduced window, once."""
+    rng = np.random.default_rng(window)
+    for n in (0, 1, 2, 3, 50):
+        tokens = rng.integers(0, 20, n).astype(np.int32)
+        eff = rng.integers(1, window + 1, n).astype(np.int32)
+        want = sorted((int(tokens[i]), int(tokens[j])) for i in range(n) for j in range(n)
+                      if 0 < abs(i - j) <= eff[i])
+        c, x = skipgram_pairs(tokens, eff, window)
+        assert c.dtype == x.dtype == np.int32 and sorted(zip(c.tolist(), x.tolist())) == want

@@ -41,30 +41,39 @@ def reduced_windows(n: int, window: int, rng: np.random.Generator) -> np.ndarray
 
 def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """All (centre, context) pairs of `tokens` where the context is within the centre's reduced
-    window `eff`, in no particular order."""
-    centers, contexts = [], []
+    window `eff`, in no particular order (by distance d = 1..window: centre i with context i + d,
+    then centre i + d with context i), gathered straight into the two output arrays."""
+    picks = []  # (positions i, d, whether the centre is i + d)
     for d in range(1, min(window, len(tokens) - 1) + 1):
-        right = eff[:-d] >= d  # centre i, context i + d
-        centers.append(tokens[:-d][right])
-        contexts.append(tokens[d:][right])
-        left = eff[d:] >= d  # centre i + d, context i
-        centers.append(tokens[d:][left])
-        contexts.append(tokens[:-d][left])
-    if not centers:
+        picks.append((np.flatnonzero(eff[:-d] >= d), d, False))  # centre i, context i + d
+        picks.append((np.flatnonzero(eff[d:] >= d), d, True))  # centre i + d, context i
+    n = sum(len(i) for i, _, _ in picks)
+    centers, contexts = np.empty(n, tokens.dtype), np.empty(n, tokens.dtype)
+    o = 0
+    for i, d, right_centre in picks:
+        near, far = (contexts, centers) if right_centre else (centers, contexts)
+        np.take(tokens, i, out=near[o:o + len(i)])
+        np.take(tokens[d:], i, out=far[o:o + len(i)])
+        o += len(i)
+    if not picks:
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
-    return np.concatenate(centers), np.concatenate(contexts)
+    return centers, contexts
 
 
 def cbow_examples(tokens: np.ndarray, eff: np.ndarray, window: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """For each centre word, its context words within the reduced window as one row of
     2 * window ids padded with `pad`; rows without any context are dropped."""
     n = len(tokens)
-    ctx = np.full((n, 2 * window), pad, dtype=np.int32)
-    pos = np.arange(n)
+    padded = np.full(n + 2 * window, pad, dtype=np.int32)
+    padded[window:window + n] = tokens
+    ctx = np.empty((2 * window, n), dtype=np.int32)  # one offset per row: contiguous copies
     for j, d in enumerate([*range(-window, 0), *range(1, window + 1)]):
-        ok = (pos + d >= 0) & (pos + d < n) & (eff >= abs(d))
-        ctx[ok, j] = tokens[pos[ok] + d]
+        np.copyto(ctx[j], padded[window + d:window + d + n])
+        np.copyto(ctx[j], pad, where=eff < abs(d))
+    ctx = np.ascontiguousarray(ctx.T)
     has = (ctx != pad).any(axis=1)
+    if has.all():  # always, but for a chunk of one kept word
+        return ctx, tokens
     return ctx[has], tokens[has]
 
 
