@@ -221,3 +221,18 @@ def test_skipgram_pairs_equal_the_definition(window):
                       if 0 < abs(i - j) <= eff[i])
         c, x = skipgram_pairs(tokens, eff, window)
         assert c.dtype == x.dtype == np.int32 and sorted(zip(c.tolist(), x.tolist())) == want
+
+
+def test_cbow_examples_shuffled_while_built_equal_shuffled_after():
+    """cbow_examples(..., rng) gives the rows in rng.permutation's order, bit for bit as
+    shuffling the unshuffled result with the same generator (the batches a seed gives)."""
+    gen = np.random.default_rng(7)
+    for n in (0, 1, 2, 5, 300):
+        for pad in (20, 3):  # 3: some tokens equal the pad id, so rows may drop
+            tokens = gen.integers(0, 20, n).astype(np.int32)
+            eff = gen.integers(1, 4, n).astype(np.int32)
+            ctx, centre = cbow_examples(tokens, eff, 3, pad)
+            order = np.random.default_rng(n).permutation(len(centre))
+            got_ctx, got_centre = cbow_examples(tokens, eff, 3, pad, rng=np.random.default_rng(n))
+            assert np.array_equal(got_ctx, ctx[order]) and np.array_equal(got_centre, centre[order])
+            assert got_ctx.flags.c_contiguous and got_ctx.dtype == np.int32

@@ -60,21 +60,32 @@ def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> tuple[np
     return centers, contexts
 
 
-def cbow_examples(tokens: np.ndarray, eff: np.ndarray, window: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+def cbow_examples(tokens: np.ndarray, eff: np.ndarray, window: int, pad: int,
+                  rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, np.ndarray]:
     """For each centre word, its context words within the reduced window as one row of
-    2 * window ids padded with `pad`; rows without any context are dropped."""
+    2 * window ids padded with `pad`; rows without any context are dropped. With `rng`, the rows
+    come in the order of `rng.permutation(number of rows)` -- the same arrays as shuffling the
+    result afterwards, built in that order at once when every row is kept (then the shuffle
+    costs no extra pass over the rows)."""
     n = len(tokens)
+    every_row_kept = n >= 2 and eff.min() >= 1 and tokens.max() < pad  # a neighbour at distance 1
+    if rng is not None and not every_row_kept:
+        ctx, centre = cbow_examples(tokens, eff, window, pad)
+        order = rng.permutation(len(centre))
+        return ctx[order], centre[order]
+    order = rng.permutation(n) if rng is not None else slice(None)
     padded = np.full(n + 2 * window, pad, dtype=np.int32)
     padded[window:window + n] = tokens
-    ctx = np.empty((2 * window, n), dtype=np.int32)  # one offset per row: contiguous copies
+    ctx = np.empty((2 * window, n), dtype=np.int32)  # one offset per row: contiguous passes
+    eff_rows = eff[order]
     for j, d in enumerate([*range(-window, 0), *range(1, window + 1)]):
-        np.copyto(ctx[j], padded[window + d:window + d + n])
-        np.copyto(ctx[j], pad, where=eff < abs(d))
-    ctx = np.ascontiguousarray(ctx.T)
+        np.copyto(ctx[j], padded[window + d:window + d + n][order])
+        np.copyto(ctx[j], pad, where=eff_rows < abs(d))
+    ctx, centre = np.ascontiguousarray(ctx.T), tokens[order]
+    if every_row_kept:
+        return ctx, centre
     has = (ctx != pad).any(axis=1)
-    if has.all():  # always, but for a chunk of one kept word
-        return ctx, tokens
-    return ctx[has], tokens[has]
+    return ctx[has], centre[has]
 
 
 @dataclass
@@ -120,10 +131,11 @@ class ExampleStream:
         eff = reduced_windows(len(tokens), self.window, rng)
         if self.model == "skipgram":
             inputs, labels = skipgram_pairs(tokens, eff, self.window)
+            order = rng.permutation(len(labels))
+            inputs, labels = inputs[order], labels[order]
         else:
-            inputs, labels = cbow_examples(tokens, eff, self.window, self.pad)
-        order = rng.permutation(len(labels))
-        out = (inputs[order], labels[order], len(raw))
+            inputs, labels = cbow_examples(tokens, eff, self.window, self.pad, rng=rng)  # shuffled alike
+        out = (inputs, labels, len(raw))
         self._cache = ((epoch, c), out)
         return out
 
