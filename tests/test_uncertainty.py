@@ -60,6 +60,25 @@ def test_rankdata_and_spearman_are_scipys_exactly():
     assert np.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])) and np.isnan(spearman([1.0], [2.0]))
 
 
+
+def test_resampled_ranks_are_scipys_ranks_of_each_resample_exactly():
+    """The bootstrap of Spearman's rho ranks each resample by counting, not sorting: the same
+    ranks as scipy's rankdata of the resampled values, bit for bit, ties and repeats included,
+    so the same intervals."""
+    from scipy.stats import rankdata as scipy_rankdata
+
+    from w2vexp.uncertainty import _indices, _percentiles, resampled_ranks
+
+    rng = np.random.default_rng(8)
+    for n in (3, 20, 353):
+        for values in (rng.integers(0, 6, n) / 2, rng.random(n).astype(np.float32).astype(np.float64)):
+            idx = _indices(n, 50, n)
+            assert np.array_equal(resampled_ranks(values, idx), scipy_rankdata(values[idx], axis=-1))
+        gold, model = rng.integers(0, 10, n).astype(float), rng.random(n)
+        sorted_rhos = spearman_rows(gold[_indices(n, 1000, 4)], model[_indices(n, 1000, 4)])
+        assert spearman_interval(gold, model, seed=4) == _percentiles(sorted_rhos[np.isfinite(sorted_rhos)])
+
+
 def test_intervals_are_deterministic():
     flags = np.random.default_rng(4).random(300) < 0.4
     assert accuracy_interval(flags) == accuracy_interval(flags)

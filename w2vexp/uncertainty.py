@@ -61,12 +61,29 @@ def spearman(x, y) -> float:
 
 def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman's rho of each row pair of x and y [R, n] (average ranks for ties, as scipy)."""
-    rx, ry = rankdata(x), rankdata(y)
+    return _rho_of_ranks(rankdata(x), rankdata(y))
+
+
+def _rho_of_ranks(rx: np.ndarray, ry: np.ndarray) -> np.ndarray:
+    """Pearson's r of each row pair of two rank matrices [R, n] (changes them)."""
     rx -= rx.mean(axis=1, keepdims=True)
     ry -= ry.mean(axis=1, keepdims=True)
     den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return (rx * ry).sum(axis=1) / den
+
+
+def resampled_ranks(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """`rankdata(values[idx])` for bootstrap resamples idx [R, n] of finite values, without a
+    sort per resample: a value's average rank in a resample is the number of drawn items below
+    it plus (the number drawn equal to it + 1) / 2, counted per distinct value (the same exact
+    half-integers, so the same bits)."""
+    distinct, group = np.unique(values, return_inverse=True)
+    R, m = idx.shape[0], len(distinct)
+    drawn = group.reshape(-1)[idx]
+    counts = np.bincount((drawn + m * np.arange(R)[:, None]).ravel(), minlength=R * m).reshape(R, m)
+    rank_of = (np.cumsum(counts, axis=1) - counts) + (counts + 1) / 2.0
+    return np.take_along_axis(rank_of, drawn, axis=1)
 
 
 def accuracy_interval(correct, resamples: int = RESAMPLES, seed: int = SEED) -> tuple | None:
@@ -88,7 +105,10 @@ def spearman_interval(gold, model, resamples: int = RESAMPLES, seed: int = SEED)
     if len(gold) < 3:
         return None
     idx = _indices(len(gold), resamples, seed)
-    rhos = spearman_rows(gold[idx], model[idx])
+    if np.isfinite(gold).all() and np.isfinite(model).all():
+        rhos = _rho_of_ranks(resampled_ranks(gold, idx), resampled_ranks(model, idx))
+    else:
+        rhos = spearman_rows(gold[idx], model[idx])
     return _percentiles(rhos[np.isfinite(rhos)])
 
 
