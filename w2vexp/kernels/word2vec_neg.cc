@@ -17,6 +17,7 @@
 // gensim's C loop (and word2vec.c) instead lets threads race on shared rows (Hogwild), which is
 // why gensim is reproducible only with one worker.
 #include <immintrin.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -192,7 +193,14 @@ class Word2VecNegSgdOp : public OpKernel {
     std::vector<float> Z((size_t)B * (S + 1)), SP(Z.size()), SG(Z.size());
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     const int pad = V;
-    const int parts = inline_only ? 1 : std::max(1, pool->NumThreads());
+    // no more parts than cores this process may run on: more threads than cores only wait for
+    // each other (train.threads above the core count); the parts never change a bit
+    static const int cores = [] {
+      cpu_set_t set;
+      return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                          : (int)std::thread::hardware_concurrency();
+    }();
+    const int parts = inline_only ? 1 : std::max(1, std::min(pool->NumThreads(), cores));
     // examples per unit of parallel work: whole noise groups, at least kMinUnit examples
     int unit = per_group;
     while (unit < kMinUnit && B % (unit * 2) == 0) unit *= 2;
