@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from .losses import SALT_INIT_EMBED, NegativeSamplingLoss, make_loss
 from .optim import SGD, make_optimizer
+from .tfsetup import available_cores
 
 
 @tf.custom_gradient
@@ -203,7 +204,7 @@ class Word2Vec(tf.Module):
         with tf.name_scope("optimizer"):
             losses = self.kernel.word2_vec_neg_sgd(
                 embed, weights, inputs, labels, noise, lrs / self.optimizer.lr_batch, n_steps,
-                self.kernel_threads, noise_weight=self._noise_layout()[2])
+                self.kernel_threads, noise_weight=self._noise_layout()[2], cores=available_cores())
             with tf.control_dependencies([losses]):
                 self.step.assign_add(tf.cast(n_steps, tf.int64))
         return tf.identity(losses), lrs

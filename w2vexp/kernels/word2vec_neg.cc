@@ -17,7 +17,6 @@
 // gensim's C loop (and word2vec.c) instead lets threads race on shared rows (Hogwild), which is
 // why gensim is reproducible only with one worker.
 #include <immintrin.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -51,6 +50,7 @@ REGISTER_OP("Word2VecNegSgd")
     .Input("n_steps: int32")     // the first n_steps of the K are run
     .Input("threads: int32")     // 1: run in the calling thread; else on all intra-op threads
     .Attr("noise_weight: float")  // each pool word's weight: num_sampled / S
+    .Attr("cores: int = 0")       // the cores the process may run on: at most that many threads (0: any)
     .Output("loss: float")        // [K] mean loss per example of each step (0 past n_steps)
     .SetIsStateful()
     .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
@@ -138,6 +138,7 @@ class Word2VecNegSgdOp : public OpKernel {
  public:
   explicit Word2VecNegSgdOp(OpKernelConstruction* c) : OpKernel(c) {
     OP_REQUIRES_OK(c, c->GetAttr("noise_weight", &noise_weight_));
+    OP_REQUIRES_OK(c, c->GetAttr("cores", &cores_));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -193,14 +194,10 @@ class Word2VecNegSgdOp : public OpKernel {
     std::vector<float> Z((size_t)B * (S + 1)), SP(Z.size()), SG(Z.size());
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     const int pad = V;
-    // no more parts than cores this process may run on: more threads than cores only wait for
-    // each other (train.threads above the core count); the parts never change a bit
-    static const int cores = [] {
-      cpu_set_t set;
-      return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
-                                                          : (int)std::thread::hardware_concurrency();
-    }();
-    const int parts = inline_only ? 1 : std::max(1, std::min(pool->NumThreads(), cores));
+    // no more parts than cores: more threads than cores only wait for each other (train.threads
+    // above the core count); the parts never change a bit
+    const int threads = cores_ > 0 ? std::min(pool->NumThreads(), cores_) : pool->NumThreads();
+    const int parts = inline_only ? 1 : std::max(1, threads);
     // examples per unit of parallel work: whole noise groups, at least kMinUnit examples
     int unit = per_group;
     while (unit < kMinUnit && B % (unit * 2) == 0) unit *= 2;
@@ -345,6 +342,7 @@ class Word2VecNegSgdOp : public OpKernel {
 
  private:
   float noise_weight_;
+  int cores_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("Word2VecNegSgd").Device(::tensorflow::DEVICE_CPU), Word2VecNegSgdOp);
