@@ -47,6 +47,8 @@ def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> tuple[np
     for d in range(1, min(window, len(tokens) - 1) + 1):
         picks.append((np.flatnonzero(eff[:-d] >= d), d, False))  # centre i, context i + d
         picks.append((np.flatnonzero(eff[d:] >= d), d, True))  # centre i + d, context i
+    if not picks:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
     n = sum(len(i) for i, _, _ in picks)
     centers, contexts = np.empty(n, tokens.dtype), np.empty(n, tokens.dtype)
     o = 0
@@ -55,8 +57,6 @@ def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> tuple[np
         np.take(tokens, i, out=near[o:o + len(i)])
         np.take(tokens[d:], i, out=far[o:o + len(i)])
         o += len(i)
-    if not picks:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32)
     return centers, contexts
 
 
