@@ -88,6 +88,25 @@ def test_batched_analogies_give_gensims_answers_on_real_vectors(wiki_word2vec):
         _same_sections_as_gensim(wiki_word2vec, restrict)
 
 
+def test_pair_similarities_are_gensims_bits_on_real_vectors(wiki_word2vec):
+    """Each WordSim-353 / SimLex-999 pair's similarity equals gensim's `similarity` bit for bit
+    (the evaluation computes it without importing gensim), from a KeyedVectors and from the
+    plain matrix a training run evaluates, and so do the metrics."""
+    from w2vexp.evaluate import PAIR_FILES, Vectors, _pairs, evaluate_kv, pair_similarities
+
+    kv = wiki_word2vec
+    plain = Vectors(kv.index_to_key, kv.vectors)
+    for fname in PAIR_FILES.values():
+        ours, theirs = pair_similarities(kv, fname), []
+        index = {k.upper(): k for k in reversed(kv.index_to_key)}
+        for a, b in _pairs(fname)[0]:
+            theirs.append(kv.similarity(index[a], index[b]) if a in index and b in index else np.nan)
+        assert np.isfinite(ours).sum() > 50
+        np.testing.assert_array_equal(ours, np.array(theirs, dtype=np.float64))
+        np.testing.assert_array_equal(pair_similarities(plain, fname), ours)
+    assert evaluate_kv(plain, intervals=True) == evaluate_kv(kv, intervals=True)
+
+
 def test_batched_analogies_give_gensims_answers_when_words_differ_only_by_case(wiki_word2vec):
     """Real vectors plus other spellings (`Paris`, `PARIS` beside `paris`) of the analogy words,
     each near its word, anywhere in the frequency order: gensim's rules hold (the most frequent
@@ -232,6 +251,63 @@ def test_the_three_vector_files_read_back_bitwise(tmp_path):
     for got in (txt, binv, kv):
         assert got.index_to_key == words
         assert np.array_equal(np.asarray(got.vectors).view(np.uint32), emb.view(np.uint32))
+
+
+def test_vectors_bin_is_gensims_bytes(tmp_path):
+    """Our word2vec binary writer gives byte for byte what gensim's save_word2vec_format writes
+    (in id order, words outside ASCII included)."""
+    from w2vexp.artifacts import keyed_vectors, write_word2vec_binary
+
+    words = ["UNK", "the", "café", "naïve", "東京", "x"] + [f"w{i}" for i in range(5000)]
+    emb = np.random.default_rng(2).normal(size=(len(words), 7)).astype(np.float32)
+    write_word2vec_binary(tmp_path / "ours.bin", words, emb)
+    keyed_vectors(words, emb).save_word2vec_format(str(tmp_path / "gensim.bin"), binary=True)
+    assert (tmp_path / "ours.bin").read_bytes() == (tmp_path / "gensim.bin").read_bytes()
+
+
+_KV_WRITER_SCRIPT = """
+import sys
+from pathlib import Path
+import numpy as np
+from w2vexp.artifacts import KeyedVectorsWriter, write_vectors
+
+words = [f"w{i}" for i in range(50)]
+emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
+for fate in ("asked", "died"):
+    folder = Path(sys.argv[1]) / fate
+    folder.mkdir()
+    writer = KeyedVectorsWriter.start()
+    if fate == "died":
+        writer._process.kill()
+        writer._process.join()
+    write_vectors(folder, words, emb, writer)
+    writer.close()
+    assert not writer._process.is_alive()
+    if fate == "asked":
+        assert "gensim" not in sys.modules, "the parent imported gensim"
+idle = KeyedVectorsWriter.start()
+idle.close()
+assert idle._process.exitcode == 0
+print("ok")
+"""
+
+
+def test_vectors_kv_writer_process(tmp_path):
+    """The forked vectors.kv writer (a fresh process: it forks only before TensorFlow is
+    imported) writes the file gensim loads while the parent never imports gensim; one let go
+    without a request exits; when it died, the parent writes the file itself."""
+    from gensim.models import KeyedVectors
+
+    p = subprocess.run([sys.executable, "-c", _KV_WRITER_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
+    emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
+    for fate in ("asked", "died"):
+        folder = tmp_path / fate
+        kv = KeyedVectors.load(str(folder / "vectors.kv"), mmap="r")
+        assert kv.index_to_key == [f"w{i}" for i in range(50)] and np.array_equal(kv.vectors, emb)
+        assert sorted(p.name for p in folder.iterdir()) == ["vectors.bin", "vectors.kv", "vectors.kv.vectors.npy",
+                                                           "vectors.txt"]
 
 
 def test_vectors_txt_values_read_back_exactly_for_any_float32():

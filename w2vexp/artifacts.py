@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ import numpy as np
 from .rundir import atomic_write
 from .runs import VECTORS_BIN, VECTORS_KV, VECTORS_TXT
 
+log = logging.getLogger("w2vexp")
 PROJECTOR_DIR = "projector"
 PROJECTOR_TENSOR = "embeddings.bin"
 PROJECTOR_NAME = "word_embeddings"
@@ -35,28 +39,120 @@ def keyed_vectors(words: list, emb: np.ndarray):
     return kv
 
 
-def write_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
-    """The final vectors in the three forms users load with gensim: `vectors.txt` (word2vec text
-    format), `vectors.bin` (word2vec binary) and `vectors.kv` (gensim's own format, its matrix
-    in `vectors.kv.vectors.npy` so `KeyedVectors.load(..., mmap='r')` maps it instead of reading
-    it: what the tools load). All in vocab.tsv's id order, each written under a temporary name
-    and renamed, so a reader never sees half a file."""
-    kv = keyed_vectors(words, emb)
-    # gensim writes in descending order of `sort_attr`; this attribute keeps the id order of vocab.tsv
-    kv.expandos["id_order"] = -np.arange(len(words))
+def write_keyed_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
+    """`vectors.kv`, gensim's own format, its matrix in `vectors.kv.vectors.npy` so that
+    `KeyedVectors.load(..., mmap='r')` maps it instead of reading it (what the tools load);
+    written under a temporary name and renamed, side files first."""
     folder = Path(folder)
-    tmp = folder / f".{VECTORS_TXT}.tmp"
-    write_word2vec_text(tmp, words, emb)
-    tmp.replace(folder / VECTORS_TXT)
-    tmp = folder / f".{VECTORS_BIN}.tmp"
-    kv.save_word2vec_format(str(tmp), binary=True, sort_attr="id_order")
-    tmp.replace(folder / VECTORS_BIN)
-    del kv.expandos["id_order"]
     tmp = folder / f".{VECTORS_KV}.tmp"
-    kv.save(str(tmp), sep_limit=0)  # every array in a .npy file of its own: memory-mappable
+    keyed_vectors(words, emb).save(str(tmp), sep_limit=0)  # every array in a .npy of its own: memory-mappable
     for side in folder.glob(f"{tmp.name}.*.npy"):
         side.replace(folder / (VECTORS_KV + side.name[len(tmp.name):]))
     tmp.replace(folder / VECTORS_KV)
+
+
+def _keyed_vectors_child(conn, parent_end) -> None:
+    """The body of `KeyedVectorsWriter`'s process: import gensim, wait for (folder, words,
+    vectors), write vectors.kv, answer None or the error. Exits when the parent closes its end
+    of the pipe (or dies) without asking."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    parent_end.close()  # so that the parent's exit, however it happens, reads here as EOF
+    try:
+        import gensim.models  # noqa: F401 - the point of this process: imported before it is needed
+    except BaseException:  # noqa: BLE001 - the parent writes the file itself and meets the error
+        pass
+    try:
+        folder, words, emb = conn.recv()
+    except (EOFError, OSError):
+        return
+    try:
+        write_keyed_vectors(Path(folder), words, emb)
+        conn.send(None)
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which writes the file itself
+        conn.send(f"{type(e).__name__}: {e}")
+
+
+class KeyedVectorsWriter:
+    """Writes `vectors.kv` in a process forked before TensorFlow is imported, which imports
+    gensim while this process imports TensorFlow and then waits for the final vectors, so the
+    training process never imports gensim itself: its import (0.6 s of CPU, most of it SciPy's
+    stats) took 0.3-0.4 s of a wiki_sample run's wall time when it ran beside the training loop
+    on 2 cores. `start()` gives None where forking is unsafe (TensorFlow already imported: the
+    later jobs of an in-process sweep) or impossible; `write_vectors` then imports gensim here."""
+
+    def __init__(self, process, conn) -> None:
+        self._process, self._conn = process, conn
+        self._asked = False
+
+    @classmethod
+    def start(cls) -> "KeyedVectorsWriter | None":
+        """Fork the process now (call it before TensorFlow is imported)."""
+        if "tensorflow" in sys.modules or not hasattr(os, "fork"):
+            return None
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        mine, theirs = ctx.Pipe()
+        process = ctx.Process(target=_keyed_vectors_child, args=(theirs, mine), daemon=True,
+                              name="w2vexp-vectors-kv")
+        process.start()
+        theirs.close()
+        return cls(process, mine)
+
+    def ask(self, folder: Path, words: list, emb: np.ndarray) -> None:
+        """Hand the final vectors over; `done()` says whether the file was written."""
+        try:
+            self._conn.send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
+            self._asked = True
+        except OSError:  # the process is gone
+            pass
+
+    def done(self) -> bool:
+        """Wait for the answer: True once vectors.kv is written, False if the process failed."""
+        if not self._asked:
+            return False
+        try:
+            error = self._conn.recv()
+        except (EOFError, OSError):
+            error = "the process ended without an answer"
+        if error is not None:
+            log.debug("vectors.kv writer: %s; writing it here", error)
+        return error is None
+
+    def close(self) -> None:
+        """Let the process go (it exits when its pipe closes)."""
+        self._conn.close()
+        self._process.join(5)
+
+
+def write_word2vec_binary(path: Path, words: list, emb: np.ndarray, rows: int = 4096) -> None:
+    """The word2vec binary format (a `V D` header, then each word, a space and its D float32
+    values), byte for byte what gensim's `save_word2vec_format(binary=True)` writes, in id order."""
+    emb = np.asarray(emb, dtype=np.float32)
+    V, D = emb.shape
+    with open(path, "wb") as fh:
+        fh.write(f"{V} {D}\n".encode("utf8"))
+        for start in range(0, V, rows):
+            fh.write(b"".join(f"{w} ".encode("utf8") + row.tobytes()
+                              for w, row in zip(words[start:start + rows], emb[start:start + rows])))
+
+
+def write_vectors(folder: Path, words: list, emb: np.ndarray, kv_writer: KeyedVectorsWriter | None = None) -> None:
+    """The final vectors in the three forms users load with gensim: `vectors.txt` (word2vec text
+    format), `vectors.bin` (word2vec binary) and `vectors.kv` (`write_keyed_vectors`; by
+    `kv_writer` meanwhile when there is one). All in vocab.tsv's id order, each written under a
+    temporary name and renamed, so a reader never sees half a file."""
+    folder = Path(folder)
+    if kv_writer is not None:
+        kv_writer.ask(folder, words, emb)
+    for name, write in ((VECTORS_TXT, write_word2vec_text), (VECTORS_BIN, write_word2vec_binary)):
+        tmp = folder / f".{name}.tmp"
+        write(tmp, words, emb)
+        tmp.replace(folder / name)
+    if kv_writer is None or not kv_writer.done():
+        write_keyed_vectors(folder, words, emb)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,4 +1,5 @@
-"""Evaluation with gensim's own methods and the data gensim ships (SPEC section 8).
+"""Evaluation with the data gensim ships, giving exactly the answers of gensim's own methods
+(tested against them) without importing gensim (SPEC section 8).
 
 - analogy accuracy on Mikolov's questions-words set, restricted to the 30000 most frequent
   words and case-insensitive (gensim's `evaluate_word_analogies`), also split into its semantic
@@ -16,7 +17,6 @@ import sys
 
 import numpy as np
 
-from .artifacts import keyed_vectors
 from .sources import gensim_datapath
 
 RESTRICT_VOCAB = 30000
@@ -24,28 +24,6 @@ ANALOGIES = "questions-words.txt"
 WS353 = "wordsim353.tsv"
 SIMLEX = "simlex999.txt"
 from .config import OPTIMIZED_METRICS as METRICS  # noqa: E402 - one list of the headline metrics
-
-
-def import_gensim_in_background():
-    """Import gensim (which the evaluations and the exports use) on a background thread: its
-    import (0.6-1 s, most of it SciPy's stats) then overlaps the training loop, whose TensorFlow
-    ops release the GIL, instead of delaying the first evaluation. A later import of gensim
-    waits for this one to finish (Python's import lock); an import error is left to it.
-    Returns the thread (None when gensim is already imported)."""
-    import importlib
-    import threading
-
-    def load():
-        try:
-            importlib.import_module("gensim.models")
-        except BaseException:  # noqa: BLE001 - the import where gensim is used reports it
-            pass
-
-    if "gensim.models" in sys.modules:
-        return None
-    thread = threading.Thread(target=load, name="import gensim", daemon=True)
-    thread.start()
-    return thread
 
 
 @functools.lru_cache(maxsize=None)
@@ -149,20 +127,36 @@ def _pairs(fname: str) -> tuple:
     return tuple(pairs), np.array(gold, dtype=np.float64)
 
 
+class Vectors:
+    """The two attributes of gensim's KeyedVectors the evaluation reads -- `index_to_key` (words
+    in id order) and `vectors` -- without importing gensim (0.6 s, most of it SciPy's stats): a
+    training run evaluates its matrix as this, the tools a loaded KeyedVectors."""
+
+    def __init__(self, words: list, vectors: np.ndarray) -> None:
+        self.index_to_key = list(words)
+        self.vectors = vectors
+
+
+def _unitvec(vec: np.ndarray) -> np.ndarray:
+    """gensim's `matutils.unitvec(vec)` for a float32 vector, by the same BLAS calls (dnrm2 and
+    dscal in float64, then back to float32), so the same bits."""
+    from scipy.linalg.blas import dnrm2, dscal
+
+    veclen = dnrm2(vec)
+    return dscal(1.0 / veclen, vec).astype(vec.dtype) if veclen > 0.0 else vec
+
+
 def pair_similarities(kv, fname: str, restrict_vocab: int = RESTRICT_VOCAB) -> np.ndarray:
     """The model's cosine similarity of each pair of `fname` (NaN when a word is outside the
-    first `restrict_vocab` words), by gensim's own `similarity`, as `evaluate_word_pairs` does."""
+    first `restrict_vocab` words), computed as gensim's `similarity` (the dot product of the two
+    `unitvec`s), which `evaluate_word_pairs` uses."""
     keys = list(kv.index_to_key[:restrict_vocab])
-    ok_vocab = {k.upper(): kv.get_index(k) for k in reversed(keys)}
+    ok_vocab = {k.upper(): i for i, k in reversed(list(enumerate(keys)))}
     pairs, _ = _pairs(fname)
     out = np.full(len(pairs), np.nan)
-    original, kv.key_to_index = kv.key_to_index, ok_vocab
-    try:
-        for i, (a, b) in enumerate(pairs):
-            if a in ok_vocab and b in ok_vocab:
-                out[i] = kv.similarity(a, b)
-    finally:
-        kv.key_to_index = original
+    for i, (a, b) in enumerate(pairs):
+        if a in ok_vocab and b in ok_vocab:
+            out[i] = np.dot(_unitvec(kv.vectors[ok_vocab[a]]), _unitvec(kv.vectors[ok_vocab[b]]))
     return out
 
 
@@ -216,7 +210,8 @@ def evaluate_kv(kv, intervals: bool = False) -> dict:
 
 
 def evaluate_embeddings(words: list, emb: np.ndarray, intervals: bool = False) -> dict:
-    return evaluate_kv(keyed_vectors(words, emb), intervals)
+    """`evaluate_kv` of a matrix whose rows are `words`' vectors (gensim is not imported)."""
+    return evaluate_kv(Vectors(words, emb), intervals)
 
 
 def format_value(m: dict, key: str) -> str:

@@ -2,9 +2,9 @@
 `w2vexp.reproduce`, the tests).
 
     train(cfg, run_dir, overrides)
-      validate -> lock the run folder -> prepare the corpus (while TensorFlow imports) ->
-      configure TensorFlow -> build the Trainer -> restore the newest good checkpoint ->
-      train -> export vectors and projector -> run.json
+      validate -> lock the run folder -> fork the vectors.kv writer (it imports gensim) ->
+      prepare the corpus (while TensorFlow imports) -> configure TensorFlow -> build the Trainer ->
+      restore the newest good checkpoint -> train -> export vectors and projector -> run.json
 
 Skips a finished run, refuses an existing run under resume=never, and records in run.json what
 happened (status, reason, where the time went).
@@ -47,9 +47,14 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
         log.info(f"run {_show(run_dir)} is already finished: skipping it (nothing to do)")
         return folder.info()
     folder.lock()
+    from .artifacts import KeyedVectorsWriter
+
+    kv_writer = KeyedVectorsWriter.start()  # forked now, before TensorFlow is imported
     try:
-        return _train_locked(cfg, folder, overrides)
+        return _train_locked(cfg, folder, overrides, kv_writer)
     finally:
+        if kv_writer is not None:
+            kv_writer.close()
         folder.unlock()
 
 
@@ -95,7 +100,7 @@ def build(cfg: DictConfig, corpus) -> tuple:
     return chosen, model, stream, total_steps
 
 
-def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
+def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, kv_writer) -> dict:
     from . import artifacts
     from .data import prepare_corpus
     from .tfsetup import compile_cache_dir, configure, configure_compile_cache, import_while
@@ -164,7 +169,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list) -> dict:
         raise
     emb = trainer.model.embeddings()
     with trainer.timed("exports"):
-        artifacts.write_vectors(folder.path, corpus.words, emb)
+        artifacts.write_vectors(folder.path, corpus.words, emb, kv_writer)
         artifacts.write_projector(folder.path, emb)
     info = folder.update_info(
         status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .batches import ExampleStream, Position, prefetch
 from .errors import TrainingFailed
-from .evaluate import format_metrics, import_gensim_in_background
+from .evaluate import format_metrics
 from .rundir import RunFolder
 from .cadence import EVAL_OVERHEAD, Cadence, KernelThreads, block_sizes
 from .state import Checkpoints, first_line
@@ -179,9 +179,7 @@ class Trainer:
                 # a call of zero steps compiles the step function while the first block is built
                 if start < self.total_steps:
                     self._compile(pad_in, pad_lab)
-                importing = import_gensim_in_background()  # for the evaluations, once the compiler is done
-                kernel_threads = KernelThreads(configured_threads() if self.model.kernel is not None else 1,
-                                               busy=lambda: importing is not None and importing.is_alive())
+                kernel_threads = KernelThreads(configured_threads() if self.model.kernel is not None else 1)
                 kernel_setting = 0  # the model's kernel_threads as built
                 t_iter = time.perf_counter()
                 for block in self._waited(blocks):
