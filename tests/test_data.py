@@ -36,6 +36,21 @@ def test_normalise_text8_spells_digits_and_keeps_only_a_to_z():
 
 def test_tokenize_lowercases_and_splits_on_non_letters():
     assert tokenize("Hello, World--it's 2 Über-cool") == ["hello", "world", "it", "s", "über", "cool"]
+    assert tokenize("Hello, World--it's 2 uber_cool\x1fX") == ["hello", "world", "it", "s", "uber", "cool", "x"]
+
+
+def test_tokenize_ascii_path_gives_the_regex_tokens():
+    """ASCII text takes the translate-and-split path: the same tokens as the letter-run regex,
+    on random strings over every ASCII character (control characters, digits, _ included)."""
+    from w2vexp.data import _WORD_RE
+
+    rng = np.random.default_rng(0)
+    alphabet = np.array([chr(i) for i in range(128)] + list("aeiou etaoin"))
+    for n in (0, 1, 5, 100, 5000):
+        for _ in range(20):
+            text = "".join(rng.choice(alphabet, size=n))
+            assert text.isascii()
+            assert tokenize(text) == _WORD_RE.findall(text.lower())
 
 
 def test_vocab_keeps_most_frequent_with_unk_first():
@@ -236,3 +251,26 @@ def test_cbow_examples_shuffled_while_built_equal_shuffled_after():
             got_ctx, got_centre = cbow_examples(tokens, eff, 3, pad, rng=np.random.default_rng(n))
             assert np.array_equal(got_ctx, ctx[order]) and np.array_equal(got_centre, centre[order])
             assert got_ctx.flags.c_contiguous and got_ctx.dtype == np.int32
+
+
+def test_failure_window_checks_a_file_at_once_and_waits_only_for_small_ones(tmp_path):
+    """Bad input fails before TensorFlow's import: a missing, binary or folder path at once; a
+    small file gets the window to fail in preparation; a big one none (waiting would only delay
+    its first run)."""
+    from omegaconf import OmegaConf
+
+    from w2vexp.data import failure_window
+
+    def data(path):
+        return OmegaConf.create({"name": "file", "path": str(path), "cache_dir": str(tmp_path / "cache")})
+
+    small, big, binary = tmp_path / "small.txt", tmp_path / "big.txt", tmp_path / "binary.txt"
+    small.write_text("a few words\n")
+    big.write_text("word " * (1 << 20))
+    binary.write_bytes(b"text\x00more")
+    assert failure_window(data(small), window=0.3) == 0.3
+    assert failure_window(data(big), small_bytes=1 << 20) == 0.0
+    for bad, says in ((tmp_path / "missing.txt", "does not exist"), (binary, "binary"), (tmp_path, "regular file")):
+        with pytest.raises(DataError, match=says):
+            failure_window(data(bad))
+    assert failure_window(OmegaConf.create({"name": "wiki_sample"}), window=0.3) == 0.3

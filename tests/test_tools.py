@@ -273,17 +273,19 @@ from w2vexp.artifacts import KeyedVectorsWriter, write_vectors
 
 words = [f"w{i}" for i in range(50)]
 emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
-for fate in ("asked", "died"):
+for fate in ("asked", "asked at once", "died"):
     folder = Path(sys.argv[1]) / fate
     folder.mkdir()
     writer = KeyedVectorsWriter.start()
+    if fate == "asked":
+        writer.import_gensim()
     if fate == "died":
         writer._process.kill()
         writer._process.join()
     write_vectors(folder, words, emb, writer)
     writer.close()
     assert not writer._process.is_alive()
-    if fate == "asked":
+    if fate != "died":
         assert "gensim" not in sys.modules, "the parent imported gensim"
 idle = KeyedVectorsWriter.start()
 idle.close()
@@ -294,15 +296,16 @@ print("ok")
 
 def test_vectors_kv_writer_process(tmp_path):
     """The forked vectors.kv writer (a fresh process: it forks only before TensorFlow is
-    imported) writes the file gensim loads while the parent never imports gensim; one let go
-    without a request exits; when it died, the parent writes the file itself."""
+    imported) writes the file gensim loads, told to import gensim first or not, while the parent
+    never imports gensim; one let go without a request exits; when it died, the parent writes
+    the file itself."""
     from gensim.models import KeyedVectors
 
     p = subprocess.run([sys.executable, "-c", _KV_WRITER_SCRIPT, str(tmp_path)], capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
     emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
-    for fate in ("asked", "died"):
+    for fate in ("asked", "asked at once", "died"):
         folder = tmp_path / fate
         kv = KeyedVectors.load(str(folder / "vectors.kv"), mmap="r")
         assert kv.index_to_key == [f"w{i}" for i in range(50)] and np.array_equal(kv.vectors, emb)

@@ -52,21 +52,24 @@ def write_keyed_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
 
 
 def _keyed_vectors_child(conn, parent_end) -> None:
-    """The body of `KeyedVectorsWriter`'s process: import gensim, wait for (folder, words,
-    vectors), write vectors.kv, answer None or the error. Exits when the parent closes its end
-    of the pipe (or dies) without asking."""
+    """The body of `KeyedVectorsWriter`'s process: wait for "import" (then import gensim) and
+    for (folder, words, vectors), write vectors.kv, answer None or the error. Exits when the
+    parent closes its end of the pipe (or dies) without asking."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     parent_end.close()  # so that the parent's exit, however it happens, reads here as EOF
     try:
-        import gensim.models  # noqa: F401 - the point of this process: imported before it is needed
-    except BaseException:  # noqa: BLE001 - the parent writes the file itself and meets the error
-        pass
-    try:
-        folder, words, emb = conn.recv()
+        message = conn.recv()
+        if message == "import":
+            try:
+                import gensim.models  # noqa: F401 - the point of this process: imported before it is needed
+            except BaseException:  # noqa: BLE001 - the parent writes the file itself and meets the error
+                pass
+            message = conn.recv()
     except (EOFError, OSError):
         return
+    folder, words, emb = message
     try:
         write_keyed_vectors(Path(folder), words, emb)
         conn.send(None)
@@ -76,11 +79,13 @@ def _keyed_vectors_child(conn, parent_end) -> None:
 
 class KeyedVectorsWriter:
     """Writes `vectors.kv` in a process forked before TensorFlow is imported, which imports
-    gensim while this process imports TensorFlow and then waits for the final vectors, so the
-    training process never imports gensim itself: its import (0.6 s of CPU, most of it SciPy's
-    stats) took 0.3-0.4 s of a wiki_sample run's wall time when it ran beside the training loop
-    on 2 cores. `start()` gives None where forking is unsafe (TensorFlow already imported: the
-    later jobs of an in-process sweep) or impossible; `write_vectors` then imports gensim here."""
+    gensim when told (`import_gensim`: once the corpus is prepared, on the core the corpus child
+    frees while this process still imports TensorFlow) and then waits for the final vectors, so
+    the training process never imports gensim itself: its import (0.6 s of CPU, most of it
+    SciPy's stats) took 0.3-0.4 s of a wiki_sample run's wall time beside the training loop on 2
+    cores, and 0.3 s of `docs`' preparation beside TensorFlow's import and the corpus child.
+    `start()` gives None where forking is unsafe (TensorFlow already imported: the later jobs of
+    an in-process sweep) or impossible; `write_vectors` then imports gensim here."""
 
     def __init__(self, process, conn) -> None:
         self._process, self._conn = process, conn
@@ -101,13 +106,20 @@ class KeyedVectorsWriter:
         theirs.close()
         return cls(process, mine)
 
+    def _send(self, message) -> bool:
+        try:
+            self._conn.send(message)
+            return True
+        except OSError:  # the process is gone
+            return False
+
+    def import_gensim(self) -> None:
+        """Have the process import gensim now."""
+        self._send("import")
+
     def ask(self, folder: Path, words: list, emb: np.ndarray) -> None:
         """Hand the final vectors over; `done()` says whether the file was written."""
-        try:
-            self._conn.send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
-            self._asked = True
-        except OSError:  # the process is gone
-            pass
+        self._asked = self._send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
 
     def done(self) -> bool:
         """Wait for the answer: True once vectors.kv is written, False if the process failed."""

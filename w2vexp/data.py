@@ -26,19 +26,23 @@ from .sources import NORMALISATION_VERSION, cache_root, locked, source_path
 UNK = "UNK"
 BLOCK_CHARS = 16 << 20  # text is tokenised in blocks of this many characters (bounded memory)
 _WORD_RE = re.compile(r"[^\W\d_]+")  # runs of letters (any script): "split on non-letters"
+_ASCII_NON_LETTERS = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalpha()})
 
 
 # ---------------------------------------------------------------- normalisation
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case and split on non-letters (SPEC section 4, data=file)."""
+    """Lower-case and split on non-letters (SPEC section 4, data=file). ASCII text (most corpora)
+    takes a path 3x faster with the same tokens: every ASCII non-letter becomes a space, then
+    `str.split` (1.0 -> 0.3 s for 5M tokens)."""
+    if text.isascii():
+        return text.lower().translate(_ASCII_NON_LETTERS).split()
     return _WORD_RE.findall(text.lower())
 
 
-def iter_text_blocks(path: Path, block_chars: int = BLOCK_CHARS) -> Iterator[str]:
-    """Yield the UTF-8 text of `path` in blocks that end on white space (a word is never split).
-
-    Raises DataError naming the file when it is missing, a folder, or not UTF-8 text."""
+def check_text_file(path: Path) -> Path:
+    """The faults of a corpus file that show at once -- missing, not a regular file, binary (a
+    NUL byte in its first 64 KB), unreadable -- as a DataError naming the file."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"corpus file {path} does not exist (data.path)")
@@ -47,8 +51,33 @@ def iter_text_blocks(path: Path, block_chars: int = BLOCK_CHARS) -> Iterator[str
     try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 16)
-        if b"\x00" in head:
-            raise DataError(f"corpus file {path} is binary, not UTF-8 text")
+    except OSError as e:
+        raise DataError(f"corpus file {path} cannot be read: {e.strerror or e}") from None
+    if b"\x00" in head:
+        raise DataError(f"corpus file {path} is binary, not UTF-8 text")
+    return path
+
+
+def failure_window(data, small_bytes: int = 4 << 20, window: float = 0.3) -> float:
+    """How long to let the corpus preparation fail on bad input before TensorFlow's import
+    starts (`tfsetup.import_while`), so that bad input fails at once. A file's faults that show
+    at once are checked here (`check_text_file`, raising DataError); a small file (under
+    `small_bytes`, prepared in a fraction of `window`) gets `window` to fail, e.g. as too small to
+    train on; a big file gets none: its other faults show only after seconds of reading anyway,
+    and waiting would delay every first run on it. Downloads and extractions (text8,
+    wiki_sample) get `window`."""
+    if data.name != "file":
+        return window
+    path = check_text_file(source_path(data))
+    return window if path.stat().st_size < small_bytes else 0.0
+
+
+def iter_text_blocks(path: Path, block_chars: int = BLOCK_CHARS) -> Iterator[str]:
+    """Yield the UTF-8 text of `path` in blocks that end on white space (a word is never split).
+
+    Raises DataError naming the file when it is missing, a folder, or not UTF-8 text."""
+    path = check_text_file(path)
+    try:
         with open(path, "r", encoding="utf-8", errors="strict", newline="") as fh:
             rest = ""
             while True:
@@ -171,7 +200,8 @@ def _prepare_into(src: Path, folder: Path, vocab_size: int, min_count: int, keep
         scratch = tmpdir / "tokens.i32"
         with open(scratch, "wb") as fh:
             for block in iter_text_blocks(src, BLOCK_CHARS):
-                numbers = np.array(list(map(first_seen.__getitem__, tokenize(block))), dtype=np.int32)
+                tokens = tokenize(block)
+                numbers = np.fromiter(map(first_seen.__getitem__, tokens), dtype=np.int32, count=len(tokens))
                 block_counts = np.bincount(numbers, minlength=len(first_seen))
                 block_counts[: len(counts)] += counts
                 counts = block_counts

@@ -102,7 +102,7 @@ def build(cfg: DictConfig, corpus) -> tuple:
 
 def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, kv_writer) -> dict:
     from . import artifacts
-    from .data import prepare_corpus
+    from .data import failure_window, prepare_corpus
     from .tfsetup import compile_cache_dir, configure, configure_compile_cache, import_while
 
     t0 = time.perf_counter()
@@ -110,7 +110,9 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, kv_writer
     if xla_cache:  # XLA reads its cache flag when TensorFlow is imported
         configure_compile_cache(xla_cache)
     prepare = functools.partial(prepare_corpus, cfg.data, **vocab_of(cfg))
-    import_while(prepare)  # the corpus is prepared in a child while TensorFlow loads
+    # the corpus is prepared in a child while TensorFlow loads; the vectors.kv writer imports
+    # gensim on the core that child frees (beside both, it slowed both)
+    import_while(prepare, quick_fail=failure_window(cfg.data), then=kv_writer and kv_writer.import_gensim)
     corpus = prepare()
     t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size
