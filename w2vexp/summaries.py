@@ -4,6 +4,10 @@ evaluations (`eval/*` scalars and a text table of the probe words' nearest neigh
 """
 from __future__ import annotations
 
+import time
+
+import numpy as np
+
 from .names import kept_overrides, override_key, run_dirname
 
 
@@ -33,15 +37,22 @@ def session_group(overrides: list) -> str:
     return run_dirname([o for o in overrides if override_key(o) != "seed"])
 
 
+SCALARS = ("loss", "lr", "words_per_sec")  # what the training loop logs every train.log_every steps
+
+
 class Summaries:
     """The event file writer of one run folder and what is written to it."""
 
-    def __init__(self, tf, run_path, model, words: list, probe_words: list) -> None:
+    def __init__(self, tf, run_path, model, words: list, probe_words: list, scalar_seconds: float = 2.0) -> None:
         self.tf = tf
         self.model = model
         self.words = words
         self.probe_words = probe_words
         self.writer = tf.summary.create_file_writer(str(run_path))
+        self.scalar_seconds = scalar_seconds
+        self._pending: list = []  # logged (step, loss, lr, words_per_sec) not yet written
+        self._written = time.perf_counter()
+        self._write_scalars = None
 
     def start(self, hparams: dict, group: str) -> None:
         """What a fresh run writes once: the traced training graph, the HParams experiment (its
@@ -59,10 +70,41 @@ class Summaries:
             hp.hparams(hparams, trial_id=group)
 
     def scalars(self, step: int, loss: float, lr: float, words_per_sec: float) -> None:
-        with self.writer.as_default():
-            self.tf.summary.scalar("loss", loss, step=step)
-            self.tf.summary.scalar("lr", lr, step=step)
-            self.tf.summary.scalar("words_per_sec", words_per_sec, step=step)
+        """Log `SCALARS` at `step`. They are written in batches, at most `scalar_seconds` apart
+        and at every `flush`, by one compiled call: one eager `tf.summary.scalar` costs about
+        1 ms beside the batch thread, 0.5-0.8 s of a 16 s run on `docs` with the training loop
+        waiting; TensorBoard sees the same events."""
+        self._pending.append((step, loss, lr, words_per_sec))
+        if time.perf_counter() - self._written >= self.scalar_seconds:
+            self.write_scalars()
+
+    def write_scalars(self) -> None:
+        """Write the logged scalars not yet written."""
+        self._written = time.perf_counter()
+        if not self._pending:
+            return
+        tf = self.tf
+        if self._write_scalars is None:
+            from tensorboard.plugins.scalar import metadata
+
+            writer = self.writer
+            scalar = metadata.create_summary_metadata(display_name=None, description=None)
+
+            def write(steps, values):  # values [n, len(SCALARS)] float32, written step by step
+                def body(i):  # tf.summary.scalar's events (its tags without the loop's name scope)
+                    for j, tag in enumerate(SCALARS):
+                        tf.summary.write(tag, values[i, j], step=steps[i], metadata=scalar)
+                    return (i + 1,)
+
+                with writer.as_default():
+                    tf.while_loop(lambda i: i < tf.shape(steps)[0], body, (tf.constant(0),))
+
+            self._write_scalars = tf.function(write, autograph=False, input_signature=[
+                tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, len(SCALARS)], tf.float32)])
+        steps = np.array([p[0] for p in self._pending], dtype=np.int64)
+        values = np.array([p[1:] for p in self._pending], dtype=np.float32)
+        self._pending = []
+        self._write_scalars(steps, values)
 
     def histograms(self, step: int) -> None:
         with self.writer.as_default(step=step):
@@ -113,8 +155,9 @@ class Summaries:
         return m
 
     def flush(self) -> None:
+        self.write_scalars()
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.flush()
+        self.flush()
         self.writer.close()

@@ -221,7 +221,8 @@ class Trainer:
                             words = st.words
                             wps = (words - words_log) / max(now - t_log, 1e-9)
                             t_log, words_log = now, words
-                            summaries.scalars(s, last_loss, float(lrs[i]), wps)
+                            with self.timed("summaries"):
+                                summaries.scalars(s, last_loss, float(lrs[i]), wps)
                             bar.set_postfix(loss=f"{last_loss:.4g}", words_s=f"{wps:,.0f}", refresh=False)
                     step += n
                     bar.update(n)

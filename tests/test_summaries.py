@@ -1,0 +1,40 @@
+"""The training loop's scalars, written in batches by one compiled call, are the events that
+eager `tf.summary.scalar` calls write (read back by TensorBoard's own reader)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _events(folder) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    acc = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    acc.Reload()
+    return {tag: ([(e.step, tensor_util.make_ndarray(e.tensor_proto).tolist()) for e in acc.Tensors(tag)],
+                  acc.SummaryMetadata(tag).plugin_data.plugin_name)
+            for tag in acc.Tags()["tensors"]}
+
+
+def test_batched_scalars_are_tf_summary_scalar_events(tmp_path):
+    from w2vexp.summaries import SCALARS, Summaries
+    from w2vexp.tfsetup import import_tensorflow
+
+    tf = import_tensorflow()
+    rng = np.random.default_rng(0)
+    logged = [(s, float(rng.normal()), float(rng.uniform()), float(rng.uniform(1e5, 1e6))) for s in range(10, 310, 10)]
+    eager = tf.summary.create_file_writer(str(tmp_path / "eager"))
+    with eager.as_default():
+        for step, *values in logged:
+            for tag, v in zip(SCALARS, values):
+                tf.summary.scalar(tag, v, step=step)
+    eager.close()
+    for seconds in (0.0, 1e9):  # written at once, or only when flushed
+        summaries = Summaries(tf, tmp_path / f"batched-{seconds}", None, [], [], scalar_seconds=seconds)
+        for step, *values in logged:
+            summaries.scalars(step, *values)
+        summaries.close()
+        got = _events(tmp_path / f"batched-{seconds}")
+        assert got == _events(tmp_path / "eager")
+        assert set(got) == set(SCALARS) and all(plugin == "scalars" for _, plugin in got.values())
+        assert [s for s, _ in got["loss"][0]] == list(range(10, 310, 10))
