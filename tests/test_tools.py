@@ -269,16 +269,17 @@ _KV_WRITER_SCRIPT = """
 import sys
 from pathlib import Path
 import numpy as np
-from w2vexp.artifacts import KeyedVectorsWriter, write_vectors
+from w2vexp.artifacts import VectorsWriter, write_vectors
 
 words = [f"w{i}" for i in range(50)]
 emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
 for fate in ("asked", "asked at once", "died"):
     folder = Path(sys.argv[1]) / fate
     folder.mkdir()
-    writer = KeyedVectorsWriter.start()
-    if fate == "asked":
+    writer = VectorsWriter.start()
+    if fate == "asked":  # as a run does: import early, hand the vectors over after the last step
         writer.import_gensim()
+        writer.ask(folder, words, emb)
     if fate == "died":
         writer._process.kill()
         writer._process.join()
@@ -287,18 +288,18 @@ for fate in ("asked", "asked at once", "died"):
     assert not writer._process.is_alive()
     if fate != "died":
         assert "gensim" not in sys.modules, "the parent imported gensim"
-idle = KeyedVectorsWriter.start()
+idle = VectorsWriter.start()
 idle.close()
 assert idle._process.exitcode == 0
 print("ok")
 """
 
 
-def test_vectors_kv_writer_process(tmp_path):
-    """The forked vectors.kv writer (a fresh process: it forks only before TensorFlow is
-    imported) writes the file gensim loads, told to import gensim first or not, while the parent
+def test_vectors_writer_process(tmp_path):
+    """The forked vectors writer (a fresh process: it forks only before TensorFlow is imported)
+    writes the three files gensim loads, told to import gensim first or not, while the parent
     never imports gensim; one let go without a request exits; when it died, the parent writes
-    the file itself."""
+    the files itself."""
     from gensim.models import KeyedVectors
 
     p = subprocess.run([sys.executable, "-c", _KV_WRITER_SCRIPT, str(tmp_path)], capture_output=True, text=True,
@@ -307,8 +308,10 @@ def test_vectors_kv_writer_process(tmp_path):
     emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
     for fate in ("asked", "asked at once", "died"):
         folder = tmp_path / fate
-        kv = KeyedVectors.load(str(folder / "vectors.kv"), mmap="r")
-        assert kv.index_to_key == [f"w{i}" for i in range(50)] and np.array_equal(kv.vectors, emb)
+        for kv in (KeyedVectors.load(str(folder / "vectors.kv"), mmap="r"),
+                   KeyedVectors.load_word2vec_format(str(folder / "vectors.txt")),
+                   KeyedVectors.load_word2vec_format(str(folder / "vectors.bin"), binary=True)):
+            assert kv.index_to_key == [f"w{i}" for i in range(50)] and np.array_equal(kv.vectors, emb)
         assert sorted(p.name for p in folder.iterdir()) == ["vectors.bin", "vectors.kv", "vectors.kv.vectors.npy",
                                                            "vectors.txt"]
 

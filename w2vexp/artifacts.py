@@ -51,9 +51,9 @@ def write_keyed_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
     tmp.replace(folder / VECTORS_KV)
 
 
-def _keyed_vectors_child(conn, parent_end) -> None:
-    """The body of `KeyedVectorsWriter`'s process: wait for "import" (then import gensim) and
-    for (folder, words, vectors), write vectors.kv, answer None or the error. Exits when the
+def _vectors_child(conn, parent_end) -> None:
+    """The body of `VectorsWriter`'s process: wait for "import" (then import gensim) and for
+    (folder, words, vectors), write the vector files, answer None or the error. Exits when the
     parent closes its end of the pipe (or dies) without asking."""
     import signal
 
@@ -71,28 +71,30 @@ def _keyed_vectors_child(conn, parent_end) -> None:
         return
     folder, words, emb = message
     try:
-        write_keyed_vectors(Path(folder), words, emb)
+        _write_vector_files(Path(folder), words, emb)
         conn.send(None)
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which writes the file itself
         conn.send(f"{type(e).__name__}: {e}")
 
 
-class KeyedVectorsWriter:
-    """Writes `vectors.kv` in a process forked before TensorFlow is imported, which imports
-    gensim when told (`import_gensim`: once the corpus is prepared, on the core the corpus child
-    frees while this process still imports TensorFlow) and then waits for the final vectors, so
-    the training process never imports gensim itself: its import (0.6 s of CPU, most of it
-    SciPy's stats) took 0.3-0.4 s of a wiki_sample run's wall time beside the training loop on 2
-    cores, and 0.3 s of `docs`' preparation beside TensorFlow's import and the corpus child.
-    `start()` gives None where forking is unsafe (TensorFlow already imported: the later jobs of
-    an in-process sweep) or impossible; `write_vectors` then imports gensim here."""
+class VectorsWriter:
+    """Writes the vector files (`write_vectors`) in a process forked before TensorFlow is
+    imported, so that the training process never imports gensim and the files are written while
+    it runs the final evaluation. gensim is imported there when told (`import_gensim`: once the
+    corpus is prepared, on the core the corpus child frees while this process still imports
+    TensorFlow); the final vectors arrive by `ask` (right after the last step). In this process
+    gensim's import (0.6 s of CPU, most of it SciPy's stats) took 0.3-0.4 s of a wiki_sample
+    run's wall time beside the training loop on 2 cores, and 0.3 s of `docs`' preparation beside
+    TensorFlow's import and the corpus child. `start()` gives None where forking is unsafe
+    (TensorFlow already imported: the later jobs of an in-process sweep) or impossible;
+    `write_vectors` then writes the files here."""
 
     def __init__(self, process, conn) -> None:
         self._process, self._conn = process, conn
         self._asked = False
 
     @classmethod
-    def start(cls) -> "KeyedVectorsWriter | None":
+    def start(cls) -> "VectorsWriter | None":
         """Fork the process now (call it before TensorFlow is imported)."""
         if "tensorflow" in sys.modules or not hasattr(os, "fork"):
             return None
@@ -100,8 +102,8 @@ class KeyedVectorsWriter:
 
         ctx = multiprocessing.get_context("fork")
         mine, theirs = ctx.Pipe()
-        process = ctx.Process(target=_keyed_vectors_child, args=(theirs, mine), daemon=True,
-                              name="w2vexp-vectors-kv")
+        process = ctx.Process(target=_vectors_child, args=(theirs, mine), daemon=True,
+                              name="w2vexp-vectors")
         process.start()
         theirs.close()
         return cls(process, mine)
@@ -118,11 +120,13 @@ class KeyedVectorsWriter:
         self._send("import")
 
     def ask(self, folder: Path, words: list, emb: np.ndarray) -> None:
-        """Hand the final vectors over; `done()` says whether the file was written."""
-        self._asked = self._send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
+        """Hand the final vectors over (once; later calls do nothing); `done()` says whether
+        the files were written."""
+        if not self._asked:
+            self._asked = self._send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
 
     def done(self) -> bool:
-        """Wait for the answer: True once vectors.kv is written, False if the process failed."""
+        """Wait for the answer: True once the files are written, False if the process failed."""
         if not self._asked:
             return False
         try:
@@ -130,7 +134,7 @@ class KeyedVectorsWriter:
         except (EOFError, OSError):
             error = "the process ended without an answer"
         if error is not None:
-            log.debug("vectors.kv writer: %s; writing it here", error)
+            log.debug("vectors writer: %s; writing the files here", error)
         return error is None
 
     def close(self) -> None:
@@ -151,20 +155,26 @@ def write_word2vec_binary(path: Path, words: list, emb: np.ndarray, rows: int = 
                               for w, row in zip(words[start:start + rows], emb[start:start + rows])))
 
 
-def write_vectors(folder: Path, words: list, emb: np.ndarray, kv_writer: KeyedVectorsWriter | None = None) -> None:
-    """The final vectors in the three forms users load with gensim: `vectors.txt` (word2vec text
-    format), `vectors.bin` (word2vec binary) and `vectors.kv` (`write_keyed_vectors`; by
-    `kv_writer` meanwhile when there is one). All in vocab.tsv's id order, each written under a
-    temporary name and renamed, so a reader never sees half a file."""
-    folder = Path(folder)
-    if kv_writer is not None:
-        kv_writer.ask(folder, words, emb)
+def _write_vector_files(folder: Path, words: list, emb: np.ndarray) -> None:
     for name, write in ((VECTORS_TXT, write_word2vec_text), (VECTORS_BIN, write_word2vec_binary)):
         tmp = folder / f".{name}.tmp"
         write(tmp, words, emb)
         tmp.replace(folder / name)
-    if kv_writer is None or not kv_writer.done():
-        write_keyed_vectors(folder, words, emb)
+    write_keyed_vectors(folder, words, emb)
+
+
+def write_vectors(folder: Path, words: list, emb: np.ndarray, writer: VectorsWriter | None = None) -> None:
+    """The final vectors in the three forms users load with gensim: `vectors.txt` (word2vec text
+    format), `vectors.bin` (word2vec binary) and `vectors.kv` (`write_keyed_vectors`), all in
+    vocab.tsv's id order, each written under a temporary name and renamed, so a reader never sees
+    half a file; by `writer` when there is one (asked here unless it was asked already), else, or
+    if it failed, here."""
+    folder = Path(folder)
+    if writer is not None:
+        writer.ask(folder, words, emb)
+        if writer.done():
+            return
+    _write_vector_files(folder, words, emb)
 
 
 @functools.lru_cache(maxsize=None)

@@ -2,7 +2,7 @@
 `w2vexp.reproduce`, the tests).
 
     train(cfg, run_dir, overrides)
-      validate -> lock the run folder -> fork the vectors.kv writer (it imports gensim) ->
+      validate -> lock the run folder -> fork the vectors writer (it imports gensim) ->
       prepare the corpus (while TensorFlow imports) -> configure TensorFlow -> build the Trainer ->
       restore the newest good checkpoint -> train -> export vectors and projector -> run.json
 
@@ -47,14 +47,14 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list) -> dict:
         log.info(f"run {_show(run_dir)} is already finished: skipping it (nothing to do)")
         return folder.info()
     folder.lock()
-    from .artifacts import KeyedVectorsWriter
+    from .artifacts import VectorsWriter
 
-    kv_writer = KeyedVectorsWriter.start()  # forked now, before TensorFlow is imported
+    writer = VectorsWriter.start()  # forked now, before TensorFlow is imported
     try:
-        return _train_locked(cfg, folder, overrides, kv_writer)
+        return _train_locked(cfg, folder, overrides, writer)
     finally:
-        if kv_writer is not None:
-            kv_writer.close()
+        if writer is not None:
+            writer.close()
         folder.unlock()
 
 
@@ -100,7 +100,7 @@ def build(cfg: DictConfig, corpus) -> tuple:
     return chosen, model, stream, total_steps
 
 
-def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, kv_writer) -> dict:
+def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -> dict:
     from . import artifacts
     from .data import failure_window, prepare_corpus
     from .tfsetup import compile_cache_dir, configure, configure_compile_cache, import_while
@@ -110,9 +110,9 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, kv_writer
     if xla_cache:  # XLA reads its cache flag when TensorFlow is imported
         configure_compile_cache(xla_cache)
     prepare = functools.partial(prepare_corpus, cfg.data, **vocab_of(cfg))
-    # the corpus is prepared in a child while TensorFlow loads; the vectors.kv writer imports
+    # the corpus is prepared in a child while TensorFlow loads; the vectors writer imports
     # gensim on the core that child frees (beside both, it slowed both)
-    import_while(prepare, quick_fail=failure_window(cfg.data), then=kv_writer and kv_writer.import_gensim)
+    import_while(prepare, quick_fail=failure_window(cfg.data), then=writer and writer.import_gensim)
     corpus = prepare()
     t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size
@@ -129,7 +129,8 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, kv_writer
     chosen, model, stream, total_steps = build(cfg, corpus)
     trainer = Trainer(cfg.train, model, stream, total_steps, folder, tf, corpus.words,
                       probe_words=list(cfg.probe_words), hparams=hparams_of(cfg, overrides),
-                      session_group=session_group(overrides), on_eval=reporter_from_env(cfg.optimized_metric))
+                      session_group=session_group(overrides), on_eval=reporter_from_env(cfg.optimized_metric),
+                      on_last_step=writer and (lambda emb: writer.ask(folder.path, corpus.words, emb)))
     previous = folder.info() or {}
     try:
         start = trainer.restore()
@@ -171,7 +172,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, kv_writer
         raise
     emb = trainer.model.embeddings()
     with trainer.timed("exports"):
-        artifacts.write_vectors(folder.path, corpus.words, emb, kv_writer)
+        artifacts.write_vectors(folder.path, corpus.words, emb, writer)
         artifacts.write_projector(folder.path, emb)
     info = folder.update_info(
         status="finished", ended=now(), steps=result.steps, final_loss=result.final_loss,

@@ -82,7 +82,8 @@ class Trainer:
     """Trains one run in its run folder."""
 
     def __init__(self, train, model, stream: ExampleStream, total_steps: int, folder: RunFolder, tf, words: list,
-                 *, probe_words: list, hparams: dict, session_group: str, on_status=None, on_eval=None) -> None:
+                 *, probe_words: list, hparams: dict, session_group: str, on_status=None, on_eval=None,
+                 on_last_step=None) -> None:
         """`train`: the config's train node; `model` (w2vexp.model.Word2Vec) and `stream` (its
         batches) as w2vexp.pipeline built them for `total_steps` steps; `words`: the vocabulary;
         `hparams` and `session_group`: what TensorBoard's HParams dashboard shows for the run."""
@@ -98,6 +99,7 @@ class Trainer:
         self.on_status = on_status or log.info
         self.checkpoints = Checkpoints(tf, model.checkpoint_items(), folder.path, train.keep_checkpoints, self.on_status)
         self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
+        self.on_last_step = on_last_step  # (final embeddings) -> None, before the final evaluation
         self.seconds: dict = {}  # where this process's time went, by part (run.json "time")
 
     def _waited(self, blocks):
@@ -231,6 +233,8 @@ class Trainer:
                     if checkpoint if hist_due is None else (last or hist_due(step)):
                         with self.timed("summaries"):
                             summaries.histograms(step)
+                    if last and self.on_last_step:  # the vectors writer works during the final evaluation
+                        self.on_last_step(self.model.embeddings())
                     if last or eval_due(step):
                         with self.timed("evaluate") as clock:
                             metrics = summaries.evaluate(step, intervals=last)
