@@ -40,6 +40,12 @@ def _analogy_questions() -> tuple:
     return tuple((name, tuple(qs)) for name, qs in sections)
 
 
+def _spelling_index(keys: list) -> dict:
+    """Each upper-cased word of `keys` (words in frequency order) -> the row of its most frequent
+    spelling: how gensim's case-insensitive evaluations look words up."""
+    return {k.upper(): i for i, k in reversed(list(enumerate(keys)))}
+
+
 def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048) -> np.ndarray:
     """gensim's `evaluate_word_analogies(restrict_vocab, case_insensitive=True)`, batched, one
     flag per question of the file (in file order): 1 answered right, 0 wrong, -1 not asked (a
@@ -55,7 +61,7 @@ def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048) -
     any case; other spellings of a, b and c are passed over, but only within gensim's top 5."""
     keys = list(kv.index_to_key[:restrict_vocab])
     upper = [k.upper() for k in keys]
-    ok_vocab = {k: i for i, k in reversed(list(enumerate(upper)))}
+    ok_vocab = _spelling_index(keys)
     group = np.array([ok_vocab[k] for k in upper], dtype=np.int64)  # each row's most frequent spelling
     others: dict = {}  # spelling -> the other rows of the same word
     for i in np.flatnonzero(group != np.arange(len(keys))):
@@ -150,8 +156,7 @@ def pair_similarities(kv, fname: str, restrict_vocab: int = RESTRICT_VOCAB) -> n
     """The model's cosine similarity of each pair of `fname` (NaN when a word is outside the
     first `restrict_vocab` words), computed as gensim's `similarity` (the dot product of the two
     `unitvec`s), which `evaluate_word_pairs` uses."""
-    keys = list(kv.index_to_key[:restrict_vocab])
-    ok_vocab = {k.upper(): i for i, k in reversed(list(enumerate(keys)))}
+    ok_vocab = _spelling_index(list(kv.index_to_key[:restrict_vocab]))
     pairs, _ = _pairs(fname)
     out = np.full(len(pairs), np.nan)
     for i, (a, b) in enumerate(pairs):
