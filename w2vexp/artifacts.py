@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +94,9 @@ class VectorsWriter:
     @classmethod
     def start(cls) -> "VectorsWriter | None":
         """Fork the process now (call it before TensorFlow is imported)."""
-        if "tensorflow" in sys.modules or not hasattr(os, "fork"):
+        from .tfsetup import can_fork
+
+        if not can_fork():
             return None
         import multiprocessing
 

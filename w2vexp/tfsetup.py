@@ -71,6 +71,12 @@ def import_tensorflow():
     return tf
 
 
+def can_fork() -> bool:
+    """Whether this process may fork a worker: the OS has fork and TensorFlow is not imported yet
+    (after that, its threads make forking unsafe: the later jobs of an in-process sweep)."""
+    return "tensorflow" not in sys.modules and hasattr(os, "fork")
+
+
 def _quiet_child(work, args) -> None:
     """A forked child's body: run work(*args); its errors are left to the parent, which runs the
     same work again and reports them (a child prints nothing of its own)."""
@@ -94,7 +100,7 @@ def import_while(work, *args, quick_fail: float = 0.3, then=None) -> None:
     work that should take the core the child frees. Without fork, or once TensorFlow is
     imported (a later job of an in-process sweep; forking then is unsafe), nothing is forked
     and `then()` is called at once."""
-    if "tensorflow" in sys.modules or not hasattr(os, "fork"):
+    if not can_fork():
         if then is not None:
             then()
         return
