@@ -274,3 +274,19 @@ def test_failure_window_checks_a_file_at_once_and_waits_only_for_small_ones(tmp_
         with pytest.raises(DataError, match=says):
             failure_window(data(bad))
     assert failure_window(OmegaConf.create({"name": "wiki_sample"}), window=0.3) == 0.3
+
+
+def test_prefetch_converts_blocks_in_its_own_thread():
+    """The trainer's conversion to tensors (a copy TensorFlow makes) runs in the batch thread,
+    not in the training thread that waits for the kernel."""
+    import threading
+
+    ids = np.random.default_rng(1).zipf(1.5, 5000).clip(max=49).astype(np.int32)
+    direct = _stream(ids)
+    seen = []
+    blocks = list(prefetch(_stream(ids), iter([2, 3]), convert=lambda a: (seen.append(threading.current_thread().name),
+                                                                              a * 2)[1]))
+    for blk, k in zip(blocks, [2, 3]):
+        x, y, _ = direct.take(k)
+        assert np.array_equal(blk.inputs, x * 2) and np.array_equal(blk.labels, y * 2)
+    assert seen == ["w2vexp-batches"] * 4

@@ -157,3 +157,54 @@ def test_loading_the_kernel_keeps_denormal_floats():
     assert kernels.load(tf) is not None
     tiny = np.array([1e-40], np.float32)
     assert (tiny * np.float32(1.0))[0] > 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 1000, 20_000])
+@pytest.mark.parametrize("window", [1, 2, 5, 10])
+def test_batch_rows_give_numpys_arrays(n, window):
+    """batch_rows.cc's loops (the batch builder's, in C) return exactly w2vexp.batches' NumPy
+    arrays: CBOW rows in the permutation's order, skip-gram pairs in their order, the shuffle."""
+    import tensorflow as tf
+
+    from w2vexp import kernels
+    from w2vexp.batches import cbow_examples, skipgram_pairs
+
+    rows = kernels.batch_rows(tf)
+    assert rows is not None
+    rng = np.random.default_rng(n * 31 + window)
+    tokens = rng.integers(0, 300, n).astype(np.int32)
+    eff = rng.integers(1, window + 1, n).astype(np.int32)
+    centres, contexts = skipgram_pairs(tokens, eff, window)
+    pairs = rows.skipgram_pairs(tokens, eff, window)
+    assert pairs.dtype == np.int32 and np.array_equal(pairs, np.stack([centres, contexts], axis=1).reshape(-1, 2))
+    order = rng.permutation(len(centres))
+    got = rows.gather_pairs(pairs, order)
+    assert np.array_equal(got[0], centres[order]) and np.array_equal(got[1], contexts[order])
+    if n >= 2:  # cbow_examples's every-row-kept case, the one BatchRows builds
+        want = cbow_examples(tokens, eff, window, 300, rng=np.random.default_rng(5))
+        got = cbow_examples(tokens, eff, window, 300, rng=np.random.default_rng(5), rows=rows)
+        assert all(g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w) for g, w in zip(got, want))
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_a_stream_with_batch_rows_gives_the_same_batches(model):
+    """The runs' stream (with BatchRows) and the NumPy one give the same blocks, across chunks
+    and epochs, padding (unknown words at the pad id, CBOW's rows without context) included."""
+    import tensorflow as tf
+
+    from w2vexp import kernels
+    from w2vexp.batches import ExampleStream
+
+    ids = np.random.default_rng(2).zipf(1.3, 30_000).clip(max=400).astype(np.int32)
+    ids[:7000:97] = 400  # the pad id in the first chunk: there CBOW takes its general (not every-row-kept) path
+    counts = np.bincount(ids, minlength=401)
+
+    def stream(rows):
+        return ExampleStream(ids, counts, model=model, window=4, sample=1e-3, batch_size=128, seed=9,
+                             chunk_tokens=7000, pad=400, rows=rows)
+
+    a, b = stream(None), stream(kernels.batch_rows(tf))
+    for k in [3, 50, 7, 60, 41]:
+        x, y, w = a.take(k)
+        x2, y2, w2 = b.take(k)
+        assert np.array_equal(x, x2) and np.array_equal(y, y2) and w == w2

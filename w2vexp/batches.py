@@ -61,12 +61,13 @@ def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> tuple[np
 
 
 def cbow_examples(tokens: np.ndarray, eff: np.ndarray, window: int, pad: int,
-                  rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, np.ndarray]:
+                  rng: Optional[np.random.Generator] = None, rows=None) -> tuple[np.ndarray, np.ndarray]:
     """For each centre word, its context words within the reduced window as one row of
     2 * window ids padded with `pad`; rows without any context are dropped. With `rng`, the rows
     come in the order of `rng.permutation(number of rows)` -- the same arrays as shuffling the
     result afterwards, built in that order at once when every row is kept (then the shuffle
-    costs no extra pass over the rows)."""
+    costs no extra pass over the rows; `rows`, w2vexp.kernels' `BatchRows`, builds them in one
+    pass instead of NumPy's 4 * window)."""
     n = len(tokens)
     every_row_kept = n >= 2 and eff.min() >= 1 and tokens.max() < pad  # a neighbour at distance 1
     if rng is not None and not every_row_kept:
@@ -74,6 +75,8 @@ def cbow_examples(tokens: np.ndarray, eff: np.ndarray, window: int, pad: int,
         order = rng.permutation(len(centre))
         return ctx[order], centre[order]
     order = rng.permutation(n) if rng is not None else slice(None)
+    if rows is not None and rng is not None:
+        return rows.cbow_rows(tokens, eff, window, pad, order)
     padded = np.full(n + 2 * window, pad, dtype=np.int32)
     padded[window:window + n] = tokens
     ctx = np.empty((2 * window, n), dtype=np.int32)  # one offset per row: contiguous passes
@@ -102,10 +105,12 @@ class ExampleStream:
 
     skip-gram examples are (centre, context) pairs; CBOW examples are (context row, centre).
     `take(k)` returns k batches plus the corpus words they consumed (counted before subsampling,
-    the figure gensim reports) and advances the position."""
+    the figure gensim reports) and advances the position. With `rows` (w2vexp.kernels'
+    `BatchRows`) the pairs and rows are built by its C loops: the same arrays, several times
+    faster."""
 
     def __init__(self, ids, counts: np.ndarray, *, model: str, window: int, sample: float,
-                 batch_size: int, seed: int, chunk_tokens: int, pad: int) -> None:
+                 batch_size: int, seed: int, chunk_tokens: int, pad: int, rows=None) -> None:
         self.ids = ids
         self.model = model
         self.window = window
@@ -113,6 +118,7 @@ class ExampleStream:
         self.seed = seed
         self.chunk_tokens = chunk_tokens
         self.pad = pad
+        self.rows = rows
         self.counts = np.asarray(counts, dtype=np.float64)
         self.sample = sample
         self.keep = keep_probabilities(counts, sample)
@@ -129,12 +135,15 @@ class ExampleStream:
         raw = np.asarray(self.ids[c * self.chunk_tokens:(c + 1) * self.chunk_tokens])  # one window
         tokens = raw[rng.random(len(raw)) < self.keep[raw]]
         eff = reduced_windows(len(tokens), self.window, rng)
-        if self.model == "skipgram":
+        if self.model == "skipgram" and self.rows is not None:  # the same arrays, in C
+            pairs = self.rows.skipgram_pairs(tokens, eff, self.window)
+            inputs, labels = self.rows.gather_pairs(pairs, rng.permutation(len(pairs)))
+        elif self.model == "skipgram":
             inputs, labels = skipgram_pairs(tokens, eff, self.window)
             order = rng.permutation(len(labels))
             inputs, labels = inputs[order], labels[order]
         else:
-            inputs, labels = cbow_examples(tokens, eff, self.window, self.pad, rng=rng)  # shuffled alike
+            inputs, labels = cbow_examples(tokens, eff, self.window, self.pad, rng=rng, rows=self.rows)  # shuffled alike
         out = (inputs, labels, len(raw))
         self._cache = ((epoch, c), out)
         return out
@@ -186,7 +195,8 @@ class ExampleStream:
 
 @dataclass
 class Block:
-    """k consecutive batches, with the stream position and words consumed after them."""
+    """k consecutive batches (arrays, or what prefetch's `convert` made of them), with the stream
+    position and words consumed after them."""
 
     inputs: np.ndarray
     labels: np.ndarray
@@ -198,16 +208,19 @@ class Block:
 class prefetch:
     """Build blocks of batches in a background thread, started at once, so that batch building
     overlaps training (and the first block overlaps XLA compilation); the blocks come out in
-    order and are the same as without the thread. Iterate it once; `close()` (or leaving a
-    `with` block) stops the thread."""
+    order and are the same as without the thread. `convert` is applied to each block's arrays
+    in that thread too (the trainer turns them into tensors there: TensorFlow copies a NumPy
+    argument twice, which would otherwise hold up the training thread). Iterate it once;
+    `close()` (or leaving a `with` block) stops the thread."""
 
-    def __init__(self, stream: ExampleStream, sizes: Iterator[int], depth: int = 8) -> None:
+    def __init__(self, stream: ExampleStream, sizes: Iterator[int], depth: int = 8, convert=None) -> None:
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(stream, sizes), name="w2vexp-batches", daemon=True)
+        self._thread = threading.Thread(target=self._work, args=(stream, sizes, convert or (lambda a: a)),
+                                        name="w2vexp-batches", daemon=True)
         self._thread.start()
 
-    def _work(self, stream: ExampleStream, sizes: Iterator[int]) -> None:
+    def _work(self, stream: ExampleStream, sizes: Iterator[int], convert) -> None:
         q = self._q
         try:
             for k in sizes:
@@ -215,7 +228,7 @@ class prefetch:
                     return
                 inputs, labels, words = stream.take(k)
                 p = stream.pos
-                q.put(Block(inputs, labels, k, words, Position(p.epoch, p.chunk, p.offset)))
+                q.put(Block(convert(inputs), convert(labels), k, words, Position(p.epoch, p.chunk, p.offset)))
             q.put(None)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             q.put(e)

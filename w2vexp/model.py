@@ -100,7 +100,12 @@ class Word2Vec(tf.Module):
         (loss and lr per step; histograms of the matrices at checkpoints): no host sync per
         step. This builds the compiled step function whose graph TensorBoard shows."""
         self.kernel = self._fused_kernel()
+        # the batch builder's C loops (w2vexp.kernels.BatchRows: the same batches) come with the kernel
+        self.batch_rows = None
         if self.kernel is not None:
+            from . import kernels
+
+            self.batch_rows = kernels.batch_rows(tf)
             # 1: the kernel runs in the calling thread; 0: on all intra-op threads. Its result is
             # the same either way, so the Trainer may set it to whichever is faster here
             self.kernel_threads = tf.Variable(0, dtype=tf.int32, trainable=False, name="kernel_threads")

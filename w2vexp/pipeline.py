@@ -89,14 +89,14 @@ def build(cfg: DictConfig, corpus) -> tuple:
                                                      cfg.subsample)
     kept = corpus.counts * keep_probabilities(corpus.counts, cfg.subsample)
     chosen = auto.resolve(cfg, epoch_examples, max_share=float(kept.max() / max(kept.sum(), 1e-12)))
-    stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window, sample=cfg.subsample,
-                           batch_size=cfg.batch_size, seed=cfg.seed, chunk_tokens=cfg.train.chunk_tokens,
-                           pad=corpus.vocab_size)
     t = cfg.train
     total_steps = int(t.steps) if t.steps is not None else max(1, math.ceil(t.epochs * epoch_examples / cfg.batch_size))
     model = Word2Vec(cfg.model.name, cfg.loss, cfg.optimizer, corpus.counts, embed_size=cfg.embed_size,
                      batch_size=cfg.batch_size, window=cfg.window, seed=cfg.seed, lr=cfg.lr, total_steps=total_steps,
                      steps_per_call=t.steps_per_call, jit_compile=t.jit_compile, fused=t.fused)
+    stream = ExampleStream(corpus.ids, corpus.counts, model=cfg.model.name, window=cfg.window, sample=cfg.subsample,
+                           batch_size=cfg.batch_size, seed=cfg.seed, chunk_tokens=cfg.train.chunk_tokens,
+                           pad=corpus.vocab_size, rows=model.batch_rows)
     return chosen, model, stream, total_steps
 
 

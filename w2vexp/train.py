@@ -177,7 +177,7 @@ class Trainer:
                    desc=f"{self.model.model_name}/{self.model.loss_cfg.name}", disable=not sys.stderr.isatty())
         sizes = block_sizes(start, self.total_steps, K, [t.checkpoint_every or 0, t.histogram_every, t.eval_every or 0])
         try:
-            with _StopFlag() as stop, prefetch(self.stream, sizes) as blocks:
+            with _StopFlag() as stop, prefetch(self.stream, sizes, convert=tf.convert_to_tensor) as blocks:
                 # a call of zero steps compiles the step function while the first block is built
                 if start < self.total_steps:
                     self._compile(pad_in, pad_lab)

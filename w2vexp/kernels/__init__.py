@@ -1,6 +1,7 @@
 """w2vexp's fused training kernel: `Word2VecNegSgd` (word2vec_neg.cc), a block of
 negative-sampling SGD steps for skip-gram and CBOW as one TensorFlow op on every intra-op thread,
-with results that do not depend on the thread count.
+with results that do not depend on the thread count; and the batch builder's inner loops
+(batch_rows.cc, `BatchRows`: plain C functions called through ctypes), in the same library.
 
 It is compiled against the installed TensorFlow's headers (`tf.sysconfig`) by the system's C++
 compiler: `python -m w2vexp.kernels` at install time (the README's install step), or else on the
@@ -11,6 +12,7 @@ compiler, runs fall back to the XLA graph of `w2vexp.model` (same objective, one
 """
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import hashlib
 import logging
@@ -21,7 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("word2vec_neg.cc")
+import numpy as np
+
+SOURCES = [Path(__file__).with_name(name) for name in ("word2vec_neg.cc", "batch_rows.cc")]
 log = logging.getLogger("w2vexp")
 _loaded: dict = {}
 
@@ -45,15 +49,16 @@ def _commands(tf, cxx: str, out: Path) -> list[list[str]]:
     separate step without it: linking with -ffast-math adds crtfastmath.o, whose constructor
     turns on flush-to-zero for the whole thread that loads the library -- numpy would then read
     every denormal float as 0 for the rest of the process."""
-    obj = str(out.with_suffix(".o"))
-    return [[cxx, "-c", "-fPIC", "-O3", "-ffast-math", "-w", str(SOURCE), "-o", obj, *_cpu_flags(),
-             *tf.sysconfig.get_compile_flags()],
-            [cxx, "-shared", obj, "-o", str(out), *tf.sysconfig.get_link_flags(), "-lmvec"]]
+    objs = [str(out.with_suffix(f".{i}.o")) for i in range(len(SOURCES))]
+    return [*([cxx, "-c", "-fPIC", "-O3", "-ffast-math", "-w", str(src), "-o", obj, *_cpu_flags(),
+               *tf.sysconfig.get_compile_flags()] for src, obj in zip(SOURCES, objs)),
+            [cxx, "-shared", *objs, "-o", str(out), *tf.sysconfig.get_link_flags(), "-lmvec"]]
 
 
 def library_path(tf, cxx: str) -> Path:
     """Where the library for this TensorFlow, source, compiler and CPU lives."""
-    key = hashlib.sha256(" ".join([tf.__version__, SOURCE.read_text(), *sum(_commands(tf, cxx, Path("x")), [])])
+    key = hashlib.sha256(" ".join([tf.__version__, *(src.read_text() for src in SOURCES),
+                                   *sum(_commands(tf, cxx, Path("x")), [])])
                          .encode()).hexdigest()[:16]
     here = Path(__file__).parent / "_build"
     base = here if os.access(here if here.exists() else here.parent, os.W_OK) else \
@@ -83,7 +88,7 @@ def build(tf) -> Path:
                         raise RuntimeError(f"{cxx} failed: {done.stderr.strip().splitlines()[-1:]}")
                 os.replace(tmp, path)
             finally:
-                for leftover in (tmp, str(Path(tmp).with_suffix(".o"))):
+                for leftover in (tmp, *(str(Path(tmp).with_suffix(f".{i}.o")) for i in range(len(SOURCES)))):
                     if os.path.exists(leftover):
                         os.unlink(leftover)
     return path
@@ -94,12 +99,68 @@ def load(tf):
     warning, when it cannot be built or loaded."""
     if "ops" not in _loaded:
         try:
-            _loaded["ops"] = tf.load_op_library(str(build(tf)))
+            path = build(tf)
+            _loaded["ops"] = tf.load_op_library(str(path))
+            _loaded["rows"] = BatchRows(path)
         except Exception as e:  # noqa: BLE001 - any failure means: use the XLA graph
             log.warning("warning: w2vexp's training kernel is unavailable (%s); using the XLA graph "
                         "(same results' kind, slower)", str(e).splitlines()[0] if str(e) else type(e).__name__)
             _loaded["ops"] = None
     return _loaded["ops"]
+
+
+def batch_rows(tf) -> "BatchRows | None":
+    """The batch builder's C loops (`BatchRows`) from the kernel's library, building it first if
+    needed; None when it cannot be built (w2vexp.batches then uses its NumPy code)."""
+    load(tf)
+    return _loaded.get("rows")
+
+
+class BatchRows:
+    """batch_rows.cc's functions, called through ctypes (the GIL is released during each call):
+    the arrays `w2vexp.batches` builds with NumPy, in one pass each."""
+
+    def __init__(self, path: Path) -> None:
+        i32, i64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.int32, np.int64))
+        lib = ctypes.CDLL(str(path))
+        self._cbow = lib.w2v_cbow_rows
+        self._cbow.argtypes = [i32, ctypes.c_int64, i64, i32, ctypes.c_int32, ctypes.c_int32, i32, i32]
+        self._cbow.restype = None
+        self._pairs = lib.w2v_skipgram_pairs
+        self._pairs.argtypes = [i32, ctypes.c_int64, i32, ctypes.c_int32, ctypes.c_void_p]
+        self._pairs.restype = ctypes.c_int64
+        self._gather = lib.w2v_gather_pairs
+        self._gather.argtypes = [i32, i64, ctypes.c_int64, i32, i32]
+        self._gather.restype = None
+
+    @staticmethod
+    def _arrays(tokens, eff):
+        return np.ascontiguousarray(tokens, np.int32), np.ascontiguousarray(eff, np.int32)
+
+    def cbow_rows(self, tokens, eff, window: int, pad: int, order):
+        """(context rows [n, 2 * window], centres [n]) in `order`, a permutation of range(n):
+        `batches.cbow_examples`'s arrays when every row is kept."""
+        tokens, eff = self._arrays(tokens, eff)
+        order = np.ascontiguousarray(order, np.int64)
+        n = len(tokens)
+        ctx, centre = np.empty((n, 2 * window), np.int32), np.empty(n, np.int32)
+        self._cbow(tokens, n, order, eff, window, pad, ctx, centre)
+        return ctx, centre
+
+    def skipgram_pairs(self, tokens, eff, window: int):
+        """`batches.skipgram_pairs`'s pairs in its order, as one array [m, 2] of (centre, context)."""
+        tokens, eff = self._arrays(tokens, eff)
+        m = self._pairs(tokens, len(tokens), eff, window, None)
+        pairs = np.empty((m, 2), np.int32)
+        self._pairs(tokens, len(tokens), eff, window, pairs.ctypes.data)
+        return pairs
+
+    def gather_pairs(self, pairs, order):
+        """(pairs[order, 0], pairs[order, 1]) in one pass."""
+        order = np.ascontiguousarray(order, np.int64)
+        centres, contexts = np.empty(len(order), np.int32), np.empty(len(order), np.int32)
+        self._gather(pairs, order, len(order), centres, contexts)
+        return centres, contexts
 
 
 def main() -> int:
