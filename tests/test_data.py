@@ -155,7 +155,7 @@ def test_dynamic_window_is_uniform_over_1_to_window():
 
 def test_skipgram_pairs_on_a_hand_made_sentence():
     tokens = np.array([10, 11, 12, 13, 14])
-    c, x = skipgram_pairs(tokens, np.array([1, 2, 1, 1, 2]), window=2)
+    c, x = skipgram_pairs(tokens, np.array([1, 2, 1, 1, 2]), window=2).T
     got = sorted(zip(c.tolist(), x.tolist()))
     want = sorted([(10, 11), (11, 10), (11, 12), (11, 13), (12, 11), (12, 13), (13, 12), (13, 14),
                    (14, 13), (14, 12)])
@@ -234,7 +234,7 @@ def test_skipgram_pairs_equal_the_definition(window):
         eff = rng.integers(1, window + 1, n).astype(np.int32)
         want = sorted((int(tokens[i]), int(tokens[j])) for i in range(n) for j in range(n)
                       if 0 < abs(i - j) <= eff[i])
-        c, x = skipgram_pairs(tokens, eff, window)
+        c, x = skipgram_pairs(tokens, eff, window).T
         assert c.dtype == x.dtype == np.int32 and sorted(zip(c.tolist(), x.tolist())) == want
 
 
@@ -290,3 +290,19 @@ def test_prefetch_converts_blocks_in_its_own_thread():
         x, y, _ = direct.take(k)
         assert np.array_equal(blk.inputs, x * 2) and np.array_equal(blk.labels, y * 2)
     assert seen == ["w2vexp-batches"] * 4
+
+
+def test_a_skipgram_chunk_is_its_pairs_in_the_order_of_a_permutation():
+    """The stream shuffles a chunk's pairs in place; the result is the pairs taken in the order
+    of rng.permutation (the same draws), so a seed's batches are those of the definition."""
+    ids = np.random.default_rng(4).zipf(1.5, 3000).clip(max=49).astype(np.int32)
+    s = _stream(ids, chunk_tokens=1000)
+    for c in range(3):
+        rng = np.random.default_rng([s.seed, 1, c, 0x77327665])
+        raw = ids[c * 1000:(c + 1) * 1000]
+        tokens = raw[rng.random(len(raw)) < s.keep[raw]]
+        eff = reduced_windows(len(tokens), s.window, rng)
+        pairs = skipgram_pairs(tokens, eff, s.window)
+        want = pairs[rng.permutation(len(pairs))]
+        inputs, labels, n_raw = s.chunk(1, c)
+        assert np.array_equal(inputs, want[:, 0]) and np.array_equal(labels, want[:, 1]) and n_raw == 1000

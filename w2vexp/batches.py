@@ -39,25 +39,23 @@ def reduced_windows(n: int, window: int, rng: np.random.Generator) -> np.ndarray
     return rng.integers(1, window + 1, size=n, dtype=np.int32)
 
 
-def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def skipgram_pairs(tokens: np.ndarray, eff: np.ndarray, window: int) -> np.ndarray:
     """All (centre, context) pairs of `tokens` where the context is within the centre's reduced
-    window `eff`, in no particular order (by distance d = 1..window: centre i with context i + d,
-    then centre i + d with context i), gathered straight into the two output arrays."""
+    window `eff`, as the rows of one array [pairs, 2], in no particular order (by distance
+    d = 1..window: centre i with context i + d, then centre i + d with context i), gathered
+    straight into it."""
     picks = []  # (positions i, d, whether the centre is i + d)
     for d in range(1, min(window, len(tokens) - 1) + 1):
         picks.append((np.flatnonzero(eff[:-d] >= d), d, False))  # centre i, context i + d
         picks.append((np.flatnonzero(eff[d:] >= d), d, True))  # centre i + d, context i
-    if not picks:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32)
-    n = sum(len(i) for i, _, _ in picks)
-    centers, contexts = np.empty(n, tokens.dtype), np.empty(n, tokens.dtype)
+    pairs = np.empty((sum(len(i) for i, _, _ in picks), 2), np.int32)
     o = 0
     for i, d, right_centre in picks:
-        near, far = (contexts, centers) if right_centre else (centers, contexts)
-        np.take(tokens, i, out=near[o:o + len(i)])
-        np.take(tokens[d:], i, out=far[o:o + len(i)])
+        near, far = (1, 0) if right_centre else (0, 1)
+        np.take(tokens, i, out=pairs[o:o + len(i), near])
+        np.take(tokens[d:], i, out=pairs[o:o + len(i), far])
         o += len(i)
-    return centers, contexts
+    return pairs
 
 
 def cbow_examples(tokens: np.ndarray, eff: np.ndarray, window: int, pad: int,
@@ -135,13 +133,13 @@ class ExampleStream:
         raw = np.asarray(self.ids[c * self.chunk_tokens:(c + 1) * self.chunk_tokens])  # one window
         tokens = raw[rng.random(len(raw)) < self.keep[raw]]
         eff = reduced_windows(len(tokens), self.window, rng)
-        if self.model == "skipgram" and self.rows is not None:  # the same arrays, in C
-            pairs = self.rows.skipgram_pairs(tokens, eff, self.window)
-            inputs, labels = self.rows.gather_pairs(pairs, rng.permutation(len(pairs)))
-        elif self.model == "skipgram":
-            inputs, labels = skipgram_pairs(tokens, eff, self.window)
-            order = rng.permutation(len(labels))
-            inputs, labels = inputs[order], labels[order]
+        if self.model == "skipgram":
+            pairs = (self.rows.skipgram_pairs(tokens, eff, self.window) if self.rows is not None
+                     else skipgram_pairs(tokens, eff, self.window))
+            # the rows in the order of rng.permutation(len(pairs)) (the same draws and swaps),
+            # moved in place as 8-byte items: no index array, no gather
+            rng.shuffle(pairs.view(np.int64)[:, 0])
+            inputs, labels = pairs[:, 0], pairs[:, 1]
         else:
             inputs, labels = cbow_examples(tokens, eff, self.window, self.pad, rng=rng, rows=self.rows)  # shuffled alike
         out = (inputs, labels, len(raw))

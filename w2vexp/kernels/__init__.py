@@ -129,9 +129,6 @@ class BatchRows:
         self._pairs = lib.w2v_skipgram_pairs
         self._pairs.argtypes = [i32, ctypes.c_int64, i32, ctypes.c_int32, ctypes.c_void_p]
         self._pairs.restype = ctypes.c_int64
-        self._gather = lib.w2v_gather_pairs
-        self._gather.argtypes = [i32, i64, ctypes.c_int64, i32, i32]
-        self._gather.restype = None
 
     @staticmethod
     def _arrays(tokens, eff):
@@ -154,13 +151,6 @@ class BatchRows:
         pairs = np.empty((m, 2), np.int32)
         self._pairs(tokens, len(tokens), eff, window, pairs.ctypes.data)
         return pairs
-
-    def gather_pairs(self, pairs, order):
-        """(pairs[order, 0], pairs[order, 1]) in one pass."""
-        order = np.ascontiguousarray(order, np.int64)
-        centres, contexts = np.empty(len(order), np.int32), np.empty(len(order), np.int32)
-        self._gather(pairs, order, len(order), centres, contexts)
-        return centres, contexts
 
 
 def main() -> int:

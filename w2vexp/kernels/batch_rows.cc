@@ -3,10 +3,9 @@
 //
 // NumPy builds a chunk's CBOW rows in 2 * window gathers, 2 * window masks and a transpose (0.5 s
 // per 5M-token epoch, a fifth of a CBOW run's CPU on 2 cores), and a chunk's skip-gram pairs in
-// 2 * window masked gathers, then shuffles them with two more gathers. Here each is one pass:
-// a CBOW row reads its centre's neighbours (one or two cache lines) and writes one row; a
-// shuffled skip-gram pair is one 8-byte read. The random draws (subsampling, windows, the
-// permutation) stay NumPy's, so the batches are bit for bit the same (tests/test_batches.py).
+// 4 * window passes. Here each is one pass: a CBOW row reads its centre's neighbours (one or two
+// cache lines, prefetched) and writes one row. The random draws (subsampling, windows, the
+// permutation) stay NumPy's, so the batches are bit for bit the same (tests/test_kernel.py).
 #include <cstdint>
 
 extern "C" {
@@ -64,18 +63,6 @@ int64_t w2v_skipgram_pairs(const int32_t* tokens, int64_t n, const int32_t* eff,
     }
   }
   return k;
-}
-
-// centres[r], contexts[r] = the pair order[r] of `pairs` (one 8-byte read per pair).
-void w2v_gather_pairs(const int32_t* pairs, const int64_t* order, int64_t m, int32_t* centres,
-                      int32_t* contexts) {
-  constexpr int64_t kAhead = 16;
-  for (int64_t r = 0; r < m; ++r) {
-    if (r + kAhead < m) __builtin_prefetch(pairs + 2 * order[r + kAhead]);
-    const int32_t* p = pairs + 2 * order[r];
-    centres[r] = p[0];
-    contexts[r] = p[1];
-  }
 }
 
 }  // extern "C"
