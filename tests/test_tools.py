@@ -330,3 +330,31 @@ def test_vectors_txt_values_read_back_exactly_for_any_float32():
     same_layout = [t[:3] == (b"%+.8e" % float(v))[:3] and t[11:] == (b"%+.8e" % float(v))[11:]
                    for t, v in zip(text[:2000], x[:2000])]
     assert all(same_layout)
+
+
+_FBLAS_SCRIPT = r"""
+import sys
+import numpy as np
+from w2vexp.evaluate import _fblas, _unitvec
+rng = np.random.default_rng(0)
+words = ["king", "queen", "money", "cash", "tiger", "cat"]
+vectors = rng.normal(size=(len(words), 50)).astype(np.float32)
+ours = [np.dot(_unitvec(vectors[i]), _unitvec(vectors[j])) for i in range(6) for j in range(6)]
+assert "scipy.linalg" not in sys.modules, "the evaluation imported scipy.linalg"
+from gensim.models import KeyedVectors  # imports scipy.linalg: it must find the module loaded above
+import scipy.linalg.blas
+assert scipy.linalg.blas.dnrm2 is _fblas().dnrm2
+kv = KeyedVectors(50)
+kv.add_vectors(words, vectors)
+theirs = [kv.similarity(a, b) for a in words for b in words]
+assert np.array_equal(np.array(ours, np.float64), np.array(theirs, np.float64)), (ours, theirs)
+print("ok")
+"""
+
+
+def test_pair_similarities_load_scipys_blas_alone(tmp_path):
+    """The evaluation loads SciPy's BLAS wrappers without importing scipy.linalg (0.15 s of a
+    run's final evaluation); a later import of scipy.linalg (gensim's) finds the same module,
+    and the similarities are the same bits as with it."""
+    p = subprocess.run([sys.executable, "-c", _FBLAS_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]

@@ -35,8 +35,10 @@ def _analogy_questions() -> tuple:
         for line in fh:
             if line.startswith(": "):
                 sections.append((line.lstrip(": ").strip(), []))
-            elif sections and len(line.split()) == 4:
-                sections[-1][1].append(tuple(w.upper() for w in line.split()))
+            elif sections:
+                words = tuple(line.upper().split())  # one upper() per line, not per word
+                if len(words) == 4:
+                    sections[-1][1].append(words)
     return tuple((name, tuple(qs)) for name, qs in sections)
 
 
@@ -143,13 +145,39 @@ class Vectors:
         self.vectors = vectors
 
 
+@functools.lru_cache(maxsize=None)
+def _fblas():
+    """SciPy's Fortran BLAS wrappers, the module `scipy.linalg.blas` re-exports (gensim's
+    `matutils.unitvec` calls its dnrm2 and dscal). Importing `scipy.linalg` for them costs
+    0.15 s of the final evaluation here (its package imports all of SciPy's linear algebra), so
+    the extension module is loaded from its file alone (0.01 s) and registered under its own
+    name, where a later `import scipy.linalg` finds it: the same functions. Falls back to the
+    plain import when the file is not where SciPy keeps it."""
+    import importlib.util
+    from pathlib import Path
+
+    name = "scipy.linalg._fblas"
+    if name not in sys.modules and "scipy.linalg" not in sys.modules:
+        import scipy
+
+        found = sorted((Path(scipy.__file__).parent / "linalg").glob("_fblas.*"))
+        if found:
+            spec = importlib.util.spec_from_file_location(name, found[0])
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module
+            return module
+    from scipy.linalg import blas
+
+    return blas
+
+
 def _unitvec(vec: np.ndarray) -> np.ndarray:
     """gensim's `matutils.unitvec(vec)` for a float32 vector, by the same BLAS calls (dnrm2 and
     dscal in float64, then back to float32), so the same bits."""
-    from scipy.linalg.blas import dnrm2, dscal
-
-    veclen = dnrm2(vec)
-    return dscal(1.0 / veclen, vec).astype(vec.dtype) if veclen > 0.0 else vec
+    blas = _fblas()
+    veclen = blas.dnrm2(vec)
+    return blas.dscal(1.0 / veclen, vec).astype(vec.dtype) if veclen > 0.0 else vec
 
 
 def pair_similarities(kv, fname: str, restrict_vocab: int = RESTRICT_VOCAB) -> np.ndarray:
