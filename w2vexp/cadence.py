@@ -57,23 +57,22 @@ def block_sizes(start: int, total: int, per_call: int, every: list[int]) -> Iter
 class KernelThreads:
     """The fused kernel's thread setting for each block: all intra-op threads (0) or the calling
     thread alone (1). Its result is bitwise the same either way, so this only picks the faster:
-    after `warmup` blocks, and once `busy()` (other start-up work sharing the cores) is over,
-    it times `trials` blocks of each, alternately (seconds per step of the whole loop iteration:
-    waiting for the batch builder, which shares the cores, included), then keeps the calling
-    thread if it was faster by `margin`, else all threads. On this project's 2 cores one thread
-    wins for CBOW (the batch builder gets a core of its own; two kernel threads lose to cache
-    traffic) and all threads for skip-gram; with one intra-op thread there is nothing to choose."""
+    after `warmup` blocks it times `trials` blocks of each, alternately (seconds per step of the
+    whole loop iteration: waiting for the batch builder, which shares the cores, included), then
+    keeps the calling thread if it was faster by `margin`, else all threads. On this project's 2
+    cores all threads win for skip-gram and, since the batch builder's loops are C, mostly for
+    CBOW too (there the two are within a few percent); with one intra-op thread there is nothing
+    to choose."""
 
-    def __init__(self, threads: int, warmup: int = 1, trials: int = 3, margin: float = 0.05,
-                 busy=lambda: False) -> None:
+    def __init__(self, threads: int, warmup: int = 1, trials: int = 3, margin: float = 0.05) -> None:
         self.plan = [] if threads <= 1 else [0, 1] * trials
-        self.warmup, self.margin, self.busy = warmup, margin, busy
+        self.warmup, self.margin = warmup, margin
         self.times: dict = {0: [], 1: []}
         self.chosen = 0
         self.decided = ""  # what was chosen and why, once the trials are done
 
     def _trying(self) -> bool:
-        return bool(self.plan) and self.warmup <= 0 and not self.busy()
+        return bool(self.plan) and self.warmup <= 0
 
     def next(self) -> int:
         """The setting for the next block."""
@@ -84,7 +83,7 @@ class KernelThreads:
         if self.warmup > 0:
             self.warmup -= 1
             return
-        if not self.plan or setting != self.plan[0] or self.busy():
+        if not self.plan or setting != self.plan[0]:
             return
         self.times[self.plan.pop(0)].append(seconds / max(steps, 1))
         if not self.plan:
