@@ -352,7 +352,7 @@ print("ok")
 """
 
 
-def test_pair_similarities_load_scipys_blas_alone(tmp_path):
+def test_pair_similarities_load_scipys_blas_alone():
     """The evaluation loads SciPy's BLAS wrappers without importing scipy.linalg (0.15 s of a
     run's final evaluation); a later import of scipy.linalg (gensim's) finds the same module,
     and the similarities are the same bits as with it."""

@@ -157,19 +157,20 @@ def _fblas():
     from pathlib import Path
 
     name = "scipy.linalg._fblas"
-    if name not in sys.modules and "scipy.linalg" not in sys.modules:
-        import scipy
+    if name in sys.modules:  # scipy.linalg imported it already
+        return sys.modules[name]
+    import scipy
 
-        found = sorted((Path(scipy.__file__).parent / "linalg").glob("_fblas.*"))
-        if found:
-            spec = importlib.util.spec_from_file_location(name, found[0])
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            sys.modules[name] = module
-            return module
-    from scipy.linalg import blas
+    found = sorted((Path(scipy.__file__).parent / "linalg").glob("_fblas.*"))
+    if not found:
+        from scipy.linalg import blas
 
-    return blas
+        return blas
+    spec = importlib.util.spec_from_file_location(name, found[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
 
 
 def _unitvec(vec: np.ndarray) -> np.ndarray:

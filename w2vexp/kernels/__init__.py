@@ -44,12 +44,17 @@ def _compiler() -> str | None:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 
 
+def _objects(out: Path) -> list[str]:
+    """The object files compiled for library `out`, one per source."""
+    return [str(out.with_suffix(f".{i}.o")) for i in range(len(SOURCES))]
+
+
 def _commands(tf, cxx: str, out: Path) -> list[list[str]]:
     """Compile (with -ffast-math: glibc's vector exp/log1p, reassociated sums), then link as a
     separate step without it: linking with -ffast-math adds crtfastmath.o, whose constructor
     turns on flush-to-zero for the whole thread that loads the library -- numpy would then read
     every denormal float as 0 for the rest of the process."""
-    objs = [str(out.with_suffix(f".{i}.o")) for i in range(len(SOURCES))]
+    objs = _objects(out)
     return [*([cxx, "-c", "-fPIC", "-O3", "-ffast-math", "-w", str(src), "-o", obj, *_cpu_flags(),
                *tf.sysconfig.get_compile_flags()] for src, obj in zip(SOURCES, objs)),
             [cxx, "-shared", *objs, "-o", str(out), *tf.sysconfig.get_link_flags(), "-lmvec"]]
@@ -88,7 +93,7 @@ def build(tf) -> Path:
                         raise RuntimeError(f"{cxx} failed: {done.stderr.strip().splitlines()[-1:]}")
                 os.replace(tmp, path)
             finally:
-                for leftover in (tmp, *(str(Path(tmp).with_suffix(f".{i}.o")) for i in range(len(SOURCES)))):
+                for leftover in (tmp, *_objects(Path(tmp))):
                     if os.path.exists(leftover):
                         os.unlink(leftover)
     return path
