@@ -11,14 +11,14 @@ from omegaconf import OmegaConf
 from w2vexp.config import compose
 
 
-def model_pair(model: str, shared: int):
+def model_pair(model: str, shared: int, embed: int = 24):
     """The same Word2Vec twice from one config: with the fused kernel and with the XLA graph."""
     from w2vexp.model import Word2Vec
     from w2vexp.tfsetup import configure
 
     configure(0, True, 3)
     cfg = compose([f"model={model}", "loss=neg", "optimizer=sgd"])
-    for k, v in {"embed_size": 24, "batch_size": 64, "window": 2, "lr": 2.0,
+    for k, v in {"embed_size": embed, "batch_size": 64, "window": 2, "lr": 2.0,
                  "loss.num_sampled": 5, "loss.shared_negatives": shared, "loss.negative_groups": 4 if shared else 1,
                  "train.steps_per_call": 4, "seed": 3}.items():
         OmegaConf.update(cfg, k, v)
@@ -38,11 +38,14 @@ def model_pair(model: str, shared: int):
     return cfg, fused, xla
 
 
-@pytest.mark.parametrize("model,shared", [("skipgram", 8), ("cbow", 8), ("skipgram", 0), ("cbow", 0)])
-def test_kernel_gives_the_xla_graphs_answers(model, shared):
+# embed sizes: whole 16-float blocks and a tail (24, 40), only a tail (13); pools of 8, 5 (the
+# per-example form) and 80 words (more rows than the kernel keeps on its stack)
+@pytest.mark.parametrize("model,shared,embed", [("skipgram", 8, 24), ("cbow", 8, 24), ("skipgram", 0, 24),
+                                                ("cbow", 0, 24), ("skipgram", 8, 13), ("cbow", 80, 40)])
+def test_kernel_gives_the_xla_graphs_answers(model, shared, embed):
     """Four steps of the kernel and of the XLA graph (TensorFlow's own gradients) from the same
     state and batches: the same losses and matrices, to float32 rounding."""
-    cfg, fused, xla = model_pair(model, shared)
+    cfg, fused, xla = model_pair(model, shared, embed)
     rng = np.random.default_rng(2)
     K, B, V = 4, cfg.batch_size, fused.vocab_size
     x = rng.integers(0, V, size=[K, B] if model == "skipgram" else [K, B, 4]).astype(np.int32)
@@ -60,6 +63,24 @@ def test_kernel_gives_the_xla_graphs_answers(model, shared):
     assert moved > 1e-3
     for a, b in [(fused.embed_matrix, xla.embed_matrix), (fused.loss_fn.weights, xla.loss_fn.weights)]:
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-4 * moved)
+
+
+@pytest.mark.slow
+def test_the_portable_build_gives_the_xla_graphs_answers(tmp_path):
+    """A CPU without AVX2 and FMA gets the kernel built without -mavx2 -mfma, so its plain C++
+    loops instead of the intrinsics: the same test against the XLA graph, in a fresh process
+    (one process loads one build of the op)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, pytest, w2vexp.kernels as k\n"
+            "k._cpu_flags = lambda: []\n"
+            f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '{Path(__file__)}::"
+            "test_kernel_gives_the_xla_graphs_answers']))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "6 passed" in done.stdout
 
 
 def test_kernel_leaves_earlier_reads_unchanged():
