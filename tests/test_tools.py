@@ -83,9 +83,21 @@ def _same_sections_as_gensim(kv, restrict: int) -> list:
 
 def test_batched_analogies_give_gensims_answers_on_real_vectors(wiki_word2vec):
     """Real vectors (gensim's Word2Vec on the wiki_sample text): every section's counts equal
-    gensim's evaluate_word_analogies, at the top-30000 restriction and at a tighter one."""
+    gensim's evaluate_word_analogies, at the top-30000 restriction and at a tighter one, and
+    with NumPy's BLAS on one thread (the final evaluation beside the vectors writer) the same
+    answers, question by question, and the same metrics as on all threads."""
+    from w2vexp.evaluate import analogy_flags, evaluate_kv
+    from w2vexp.tfsetup import blas_threads
+
     for restrict in (30000, 3000):
         _same_sections_as_gensim(wiki_word2vec, restrict)
+    with blas_threads(1):
+        from threadpoolctl import threadpool_info
+
+        assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {1}
+        one = analogy_flags(wiki_word2vec), evaluate_kv(wiki_word2vec, intervals=True)
+    np.testing.assert_array_equal(one[0], analogy_flags(wiki_word2vec))
+    assert one[1] == evaluate_kv(wiki_word2vec, intervals=True)
 
 
 def test_pair_similarities_are_gensims_bits_on_real_vectors(wiki_word2vec):

@@ -27,7 +27,7 @@ from .rundir import RunFolder
 from .cadence import EVAL_OVERHEAD, Cadence, KernelThreads, block_sizes
 from .state import Checkpoints, first_line
 from .summaries import Summaries
-from .tfsetup import configured_threads
+from .tfsetup import available_cores, blas_threads, configured_threads
 
 log = logging.getLogger("w2vexp")
 
@@ -236,7 +236,10 @@ class Trainer:
                     if last and self.on_last_step:  # the vectors writer works during the final evaluation
                         self.on_last_step(self.model.embeddings())
                     if last or eval_due(step):
-                        with self.timed("evaluate") as clock:
+                        # the vectors writer (a process) takes a core during the final evaluation
+                        beside = blas_threads(available_cores() - 1) if last and self.on_last_step \
+                            else contextlib.nullcontext()
+                        with self.timed("evaluate") as clock, beside:
                             metrics = summaries.evaluate(step, intervals=last)
                         eval_due.cost(clock.seconds)
                         log.info(f"step {step:,} evaluation: {format_metrics(metrics)}")
