@@ -255,8 +255,8 @@ def test_cbow_examples_shuffled_while_built_equal_shuffled_after():
 
 def test_failure_window_checks_a_file_at_once_and_waits_only_for_small_ones(tmp_path):
     """Bad input fails before TensorFlow's import: a missing, binary or folder path at once; a
-    small file gets the window to fail in preparation; a big one none (waiting would only delay
-    its first run)."""
+    tiny file gets the window to fail in preparation; a larger one none (waiting would only
+    delay its first run: a 1 MB file at the default threshold)."""
     from omegaconf import OmegaConf
 
     from w2vexp.data import failure_window
@@ -270,6 +270,9 @@ def test_failure_window_checks_a_file_at_once_and_waits_only_for_small_ones(tmp_
     binary.write_bytes(b"text\x00more")
     assert failure_window(data(small), window=0.3) == 0.3
     assert failure_window(data(big), small_bytes=1 << 20) == 0.0
+    medium = tmp_path / "medium.txt"
+    medium.write_text("word " * (1 << 18))
+    assert failure_window(data(medium)) == 0.0
     for bad, says in ((tmp_path / "missing.txt", "does not exist"), (binary, "binary"), (tmp_path, "regular file")):
         with pytest.raises(DataError, match=says):
             failure_window(data(bad))
