@@ -76,6 +76,9 @@ inline void Axpy(float alpha, const float* __restrict x, float* __restrict y, in
 // not depend on the thread count; without AVX2 the plain loops below give the same sums to
 // float rounding (tests/test_kernel.py builds both).
 #if defined(__AVX2__) && defined(__FMA__)
+#define W2VEXP_AVX2 1  // the intrinsics below; else the plain loops
+#endif
+#ifdef W2VEXP_AVX2
 inline float HSum(__m256 a, __m256 b) {
   __m256 s = _mm256_add_ps(a, b);
   __m128 x = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
@@ -129,7 +132,7 @@ inline void PushN(const float* __restrict a, int stride, const float* __restrict
 
 // out[q] = h . rows[q] for q < n
 inline void Dots(const float* h, const float* const* rows, float* out, int n, int d) {
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef W2VEXP_AVX2
   int q = 0;
   for (; q + 4 <= n; q += 4) DotsN<4>(h, rows + q, out + q, d);
   switch (n - q) {
@@ -149,7 +152,7 @@ inline void Dots(const float* h, const float* const* rows, float* out, int n, in
 inline void Combine(float a0, const float* __restrict r0, const float* __restrict a,
                     const float* const* __restrict rows, int n, float* __restrict g, int d) {
   int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef W2VEXP_AVX2
   const __m256 c0 = _mm256_set1_ps(a0);
   for (; i + 8 <= d; i += 8) {
     __m256 t = _mm256_mul_ps(c0, _mm256_loadu_ps(r0 + i));
@@ -164,7 +167,7 @@ inline void Combine(float a0, const float* __restrict r0, const float* __restric
 }
 // out[q] (d floats each, q < n) = the sum over m < count, in order, of a[m * stride + q] * x[m]
 inline void Push(const float* a, int stride, const float* x, int count, float* out, int n, int d) {
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef W2VEXP_AVX2
   int q = 0;
   for (; q + 8 <= n; q += 8) PushN<8>(a + q, stride, x, count, out + (size_t)q * d, d);
   a += q, out += (size_t)q * d;
@@ -187,7 +190,7 @@ inline void Push(const float* a, int stride, const float* x, int count, float* o
 inline void Mean(const float* const* __restrict rows, int n, float* __restrict h, int d) {
   const float inv = 1.0f / std::max(n, 1);
   int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef W2VEXP_AVX2
   const __m256 vinv = _mm256_set1_ps(inv);
   for (; i + 8 <= d; i += 8) {
     __m256 t = _mm256_setzero_ps();
@@ -338,8 +341,9 @@ class Word2VecNegSgdOp : public OpKernel {
       const int32_t* nzk = nz + (size_t)k * G * S;
       const int64_t lo = (int64_t)u * unit, hi = lo + unit;
       // the rows an example reads (on the stack unless there are many)
+      const int row_count = std::max(C, S + 1);
       const float* few[64];
-      std::vector<const float*> many(std::max(C, S + 1) > 64 ? std::max(C, S + 1) : 0);
+      std::vector<const float*> many(row_count > 64 ? row_count : 0);
       const float** rows = many.empty() ? few : many.data();
       for (int64_t b = lo; b < hi; ++b) {
         if (b + kAhead < hi) {
