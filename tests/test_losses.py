@@ -139,6 +139,39 @@ def test_noise_follows_unigram_to_the_ns_exponent_and_depends_only_on_seed_and_s
     assert not np.array_equal(draws[:100], loss.sampler.sample([200_000], 4).numpy()[:100])
 
 
+def _numpy_draws(sampler, seed, step, n):
+    """UnigramSampler's documented draw, in NumPy: splitmix64 of (seed, step, j), multiply-shift
+    for the word, 24 bits for the alias test."""
+    from w2vexp.losses import GOLDEN, MIX1, MIX2, SALT_NOISE
+
+    def mix(x):
+        x = x + np.uint64(GOLDEN)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(MIX1)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(MIX2)
+        return x ^ (x >> np.uint64(31))
+
+    with np.errstate(over="ignore"):
+        key = mix(mix(np.uint64(seed)) + np.uint64(step) * np.uint64(16) + np.uint64(SALT_NOISE))
+        x = mix(key + np.arange(n, dtype=np.uint64) * np.uint64(GOLDEN))
+    i = ((x >> np.uint64(32)) * np.uint64(sampler.vocab) >> np.uint64(32)).astype(np.int64)
+    u = (x & np.uint64(0xFFFFFF)).astype(np.float32) * np.float32(2.0 ** -24)
+    return np.where(u < sampler.accept.numpy()[i], i, sampler.alias.numpy()[i])
+
+
+def test_noise_draws_are_the_same_in_tensorflows_kernels_in_xla_and_in_numpy():
+    """The fused kernel's noise is drawn by TensorFlow's own kernels, the XLA graph's inside
+    its compiled program: both must be the one documented function of (seed, step)."""
+    sampler = _loss("neg").sampler
+    steps = tf.constant([0, 1, 7, 2 ** 40 + 3], tf.int64)
+    eager = sampler.sample_steps(steps, 1000).numpy()
+    xla = tf.function(lambda s: sampler.sample_steps(s, 1000), jit_compile=True)(steps).numpy()
+    one = tf.function(lambda s: sampler.sample([10, 100], s), jit_compile=True)(steps[2]).numpy()
+    assert np.array_equal(eager, xla)
+    assert np.array_equal(one.ravel(), eager[2])
+    for k, step in enumerate([0, 1, 7, 2 ** 40 + 3]):
+        assert np.array_equal(eager[k], _numpy_draws(sampler, 5, step, 1000))
+
+
 # ---------------------------------------------------------------- softmax and its approximations
 
 def test_softmax_equals_numpy_log_softmax():

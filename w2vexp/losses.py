@@ -3,10 +3,12 @@
 Each loss is a `tf.Module` that owns its output-side variables and maps the input-side vectors
 `h` [B, D] of a batch and its target word ids [B] to one loss per example [B].
 
-Noise samples are drawn with stateless random ops from (seed, step), never with TensorFlow's
-stateful candidate samplers: those keep hidden RNG state that a checkpoint does not restore and
-cannot be compiled by XLA. Passing our own `sampled_values` to `tf.nn.nce_loss` and
-`tf.nn.sampled_softmax_loss` keeps them exact on resume.
+Noise samples are a pure function of (seed, step), never drawn by TensorFlow's stateful
+candidate samplers: those keep hidden RNG state that a checkpoint does not restore and cannot be
+compiled by XLA. Passing our own `sampled_values` to `tf.nn.nce_loss` and
+`tf.nn.sampled_softmax_loss` keeps them exact on resume. The draws are integer arithmetic
+(`counter_hash`), so TensorFlow's own kernels and an XLA program give the same words: the fused
+kernel's noise needs no compiled program, and the XLA graph trains on the very same draws.
 """
 from __future__ import annotations
 
@@ -18,12 +20,6 @@ import tensorflow as tf
 SALT_INIT_EMBED = 1
 SALT_INIT_OUT = 2
 SALT_NOISE = 3
-
-
-def stateless_seed(seed, step, salt: int) -> tf.Tensor:
-    """A stateless-op seed [2] derived from the run seed, the global step and a per-use salt."""
-    step = tf.cast(step, tf.int64)
-    return tf.stack([tf.cast(seed, tf.int64), step * 16 + salt])
 
 
 def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,9 +39,28 @@ def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return accept.astype(np.float32), alias.astype(np.int32)
 
 
+# splitmix64 (Steele, Lea & Flood 2014; the seeder of Java's SplittableRandom): its increment
+# and the two multipliers of its finaliser
+GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def counter_hash(x: tf.Tensor) -> tf.Tensor:
+    """splitmix64 of a uint64 counter: 64 well-mixed bits per counter value, in integer ops only
+    (uint64 multiplication wraps alike in TensorFlow's kernels, in XLA and in NumPy)."""
+    def shift(v, n):
+        return tf.bitwise.right_shift(v, tf.constant(n, tf.uint64))
+
+    x = x + tf.constant(GOLDEN, tf.uint64)
+    x = tf.bitwise.bitwise_xor(x, shift(x, 30)) * tf.constant(MIX1, tf.uint64)
+    x = tf.bitwise.bitwise_xor(x, shift(x, 27)) * tf.constant(MIX2, tf.uint64)
+    return tf.bitwise.bitwise_xor(x, shift(x, 31))
+
+
 class UnigramSampler(tf.Module):
     """Noise words drawn from the unigram distribution raised to `ns_exponent` (word2vec: 0.75)
-    with Walker's alias method at stateless uniform draws: O(1) per sample, compiled by XLA."""
+    with Walker's alias method: O(1) per sample. Draw j of step s is one `counter_hash` of
+    (seed, s, j): its high 32 bits pick a word i uniformly (Lemire's multiply-shift), its low 24
+    bits a uniform u in [0, 1) that keeps i when u < accept[i], else takes alias[i]."""
 
     def __init__(self, counts: np.ndarray, ns_exponent: float, seed: int) -> None:
         super().__init__(name="noise")
@@ -60,12 +75,22 @@ class UnigramSampler(tf.Module):
 
     def sample(self, shape, step) -> tf.Tensor:
         """Noise word ids of the given shape, a pure function of (seed, step)."""
-        n = tf.reduce_prod(shape)
-        seed = stateless_seed(self.seed, step, SALT_NOISE)
-        i = tf.random.stateless_uniform([n], seed=seed, maxval=self.vocab, dtype=tf.int32)
-        u = tf.random.stateless_uniform([n], seed=seed + tf.constant([0, 8], tf.int64))
-        ids = tf.where(u < tf.gather(self.accept, i), i, tf.gather(self.alias, i))
-        return tf.reshape(ids, shape)
+        return tf.reshape(self.sample_steps(tf.reshape(step, [1]), tf.reduce_prod(shape)), shape)
+
+    def sample_steps(self, steps: tf.Tensor, n) -> tf.Tensor:
+        """The n noise word ids of each of the given steps [K] -> [K, n]; row k is
+        `sample([n], steps[k])`."""
+        u64 = lambda v: tf.cast(v, tf.uint64)  # noqa: E731
+        seed = counter_hash(u64(tf.cast(self.seed, tf.int64)))
+        key = counter_hash(seed + u64(tf.cast(steps, tf.int64)) * tf.constant(16, tf.uint64)
+                           + tf.constant(SALT_NOISE, tf.uint64))
+        j = u64(tf.range(n, dtype=tf.int64))
+        x = counter_hash(key[:, None] + j[None, :] * tf.constant(GOLDEN, tf.uint64))
+        i = tf.cast(tf.bitwise.right_shift(tf.bitwise.right_shift(x, tf.constant(32, tf.uint64))
+                                           * tf.constant(self.vocab, tf.uint64), tf.constant(32, tf.uint64)),
+                    tf.int32)
+        u = tf.cast(tf.bitwise.bitwise_and(x, tf.constant(0xFFFFFF, tf.uint64)), tf.float32) * (2.0 ** -24)
+        return tf.where(u < tf.gather(self.accept, i), i, tf.gather(self.alias, i))
 
     def sampled_values(self, labels: tf.Tensor, num_sampled: int, step):
         """(sampled ids, expected count of each true label, expected count of each sample) in the

@@ -109,8 +109,6 @@ class Word2Vec(tf.Module):
             # 1: the kernel runs in the calling thread; 0: on all intra-op threads. Its result is
             # the same either way, so the Trainer may set it to whichever is faster here
             self.kernel_threads = tf.Variable(0, dtype=tf.int32, trainable=False, name="kernel_threads")
-            self._noise_and_lrs = tf.function(self._noise_and_lrs_of, jit_compile=bool(self.jit_compile),
-                                              autograph=False)
             self.train_steps = tf.function(self._fused_steps, input_signature=self.input_spec, autograph=False)
             return
         # TensorFlow's accidental-hit removal (ComputeAccidentalHits) has no XLA kernel
@@ -184,14 +182,14 @@ class Word2Vec(tf.Module):
             return loss.groups, loss.shared, loss.num_sampled / loss.shared
         return self.batch_size, loss.num_sampled, 1.0
 
-    def _noise_and_lrs_of(self, step0):
+    def _noise_and_lrs(self, step0):
         """The noise words [K, G, S] and learning rates [K] of the K steps from step0: the same
-        stateless draws of (seed, step) as the XLA graph's."""
+        draws of (seed, step) as the XLA graph's, in TensorFlow's own kernels (no program to
+        compile: integer arithmetic gives the same bits either way)."""
         K = self.steps_per_call
         G, S, _ = self._noise_layout()
         steps = step0 + tf.range(K, dtype=tf.int64)
-        noise = tf.map_fn(lambda s: self.loss_fn.sampler.sample([G, S], s), steps,
-                          fn_output_signature=tf.int32)
+        noise = tf.reshape(self.loss_fn.sampler.sample_steps(steps, G * S), [K, G, S])
         return noise, self.learning_rate(steps) * tf.ones([K])
 
     def _fused_steps(self, inputs, labels, n_steps):
