@@ -220,14 +220,17 @@ def test_a_key_of_another_choice_is_named_in_one_line(capsys):
 
 def test_tensorflow_starts_without_keras_and_tf_keras_still_works():
     """TensorFlow's eager Keras import (1.2-1.7 s of every run: Keras pulls in scikit-learn,
-    SciPy's stats and matplotlib) is skipped; `tf.keras` still loads Keras 3 when asked for."""
+    SciPy's stats and matplotlib) is skipped; `tf.keras` still loads Keras 3 when asked for.
+    Garbage collection is back on after the import, with TensorFlow's objects frozen."""
     code = ("import os, sys\n"
             "from w2vexp.tfsetup import import_tensorflow\n"
             "tf = import_tensorflow()\n"
             "print(sorted(m for m in ('keras', 'sklearn', 'matplotlib', 'scipy.stats') if m in sys.modules))\n"
             "print('TF_USE_LEGACY_KERAS' in os.environ, None in tf.__path__)\n"
+            "import gc\n"  # collection paused for the import only; its objects frozen, not lost
+            "print(gc.isenabled(), gc.get_freeze_count() > 100_000)\n"
             "print(tf.keras.layers.Dense.__module__.split('.')[0])\n")
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_USE_LEGACY_KERAS"}
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.splitlines() == ["[]", "False False", "keras"]
+    assert p.stdout.splitlines() == ["[]", "False False", "True True", "keras"]
