@@ -68,8 +68,9 @@ def test_the_rule_keeps_groups_that_divide_the_batch_and_shrinks_batches_for_sma
     cfg = _compose()
     assert resolve(cfg, examples_per_epoch=1e7) == {"batch_size": 4096, "lr": 1.75, "loss.shared_negatives": 8,
                                                     "loss.negative_groups": 16}
-    cfg = _compose("model=cbow")
-    assert resolve(cfg, examples_per_epoch=1e7)["batch_size"] == 1024
+    cfg = _compose("model=cbow")  # a CBOW example is a whole window: a pool per 128 of them
+    assert resolve(cfg, examples_per_epoch=1e7) == {"batch_size": 1024, "lr": 2.0, "loss.shared_negatives": 8,
+                                                    "loss.negative_groups": 8}
     cfg = _compose()
     assert resolve(cfg, examples_per_epoch=50_000)["batch_size"] == 128  # >= 200 steps an epoch when it can
     cfg = _compose("batch_size=768", "lr=0.5")
