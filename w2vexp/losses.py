@@ -81,9 +81,7 @@ class UnigramSampler(tf.Module):
         """The n noise word ids of each of the given steps [K] -> [K, n]; row k is
         `sample([n], steps[k])`."""
         u64 = lambda v: tf.cast(v, tf.uint64)  # noqa: E731
-        seed = counter_hash(u64(tf.cast(self.seed, tf.int64)))
-        key = counter_hash(seed + u64(tf.cast(steps, tf.int64)) * tf.constant(16, tf.uint64)
-                           + tf.constant(SALT_NOISE, tf.uint64))
+        key = counter_hash(counter_hash(u64(self.seed)) + u64(steps) * u64(16) + u64(SALT_NOISE))
         j = u64(tf.range(n, dtype=tf.int64))
         x = counter_hash(key[:, None] + j[None, :] * tf.constant(GOLDEN, tf.uint64))
         i = tf.cast(tf.bitwise.right_shift(tf.bitwise.right_shift(x, tf.constant(32, tf.uint64))
