@@ -42,62 +42,83 @@ def _analogy_questions() -> tuple:
     return tuple((name, tuple(qs)) for name, qs in sections)
 
 
-def _spelling_index(keys: list) -> dict:
+def _spelling_index(keys) -> dict:
     """Each upper-cased word of `keys` (words in frequency order) -> the row of its most frequent
     spelling: how gensim's case-insensitive evaluations look words up."""
     return {k.upper(): i for i, k in reversed(list(enumerate(keys)))}
 
 
-def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 2048) -> np.ndarray:
+class _VocabIndex:
+    """What the evaluations need of a vocabulary (its first `restrict_vocab` words), whatever
+    the vectors: the spelling index, each row's most frequent spelling (`group`) and the other
+    rows of a word spelled several ways (`others`), which questions of the file are asked
+    (`asked`), the asked ones as rows [a, b, c, expected] (`questions`) and those of them that
+    meet another spelling (`spelled`). Built once per vocabulary (`_vocab_index`), so an
+    evaluation is left with its arithmetic."""
+
+    def __init__(self, keys: tuple) -> None:
+        self.ok_vocab = _spelling_index(keys)
+        self.group = np.array([self.ok_vocab[k.upper()] for k in keys], dtype=np.int64)
+        self.others: dict = {}
+        for i in np.flatnonzero(self.group != np.arange(len(keys))):
+            self.others.setdefault(int(self.group[i]), []).append(int(i))
+        every = [qs for _, questions in _analogy_questions() for qs in questions]
+        self.asked = np.array([all(w in self.ok_vocab for w in qs) for qs in every], dtype=bool)
+        self.questions = np.array([[self.ok_vocab[w] for w in qs] for qs, ok in zip(every, self.asked) if ok],
+                                  dtype=np.int64).reshape(-1, 4)
+        others = self.others
+        self.spelled = np.flatnonzero([x in others or y in others or z in others
+                                       for x, y, z in self.questions[:, :3]]) if others else np.zeros(0, np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _vocab_index(keys: tuple) -> _VocabIndex:
+    return _VocabIndex(keys)
+
+
+def _index_of(kv, restrict_vocab: int) -> _VocabIndex:
+    return _vocab_index(tuple(kv.index_to_key[:restrict_vocab]))
+
+
+def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 512) -> np.ndarray:
     """gensim's `evaluate_word_analogies(restrict_vocab, case_insensitive=True)`, batched, one
     flag per question of the file (in file order): 1 answered right, 0 wrong, -1 not asked (a
     word outside the first `restrict_vocab` words).
 
     The same questions, the same rule (the answer is the word whose unit vector is nearest to
     the unit mean of b, c and -a, a, b and c themselves excluded) and the same float32
-    arithmetic, but every question of a chunk is answered by one matrix product instead of one
-    `most_similar` call each: 8.5 s -> a fraction of a second at a 23.5k vocabulary.
+    arithmetic, but every question of a chunk is answered by one matrix product (into one
+    buffer) instead of one `most_similar` call each: 8.5 s -> a fraction of a second at a
+    23.5k vocabulary.
 
     Words that differ only by case (`UNK` and `unk`) follow gensim's rules too: a question's
     word is its most frequent spelling; an answer counts when it matches the expected word in
     any case; other spellings of a, b and c are passed over, but only within gensim's top 5."""
-    keys = list(kv.index_to_key[:restrict_vocab])
-    upper = [k.upper() for k in keys]
-    ok_vocab = _spelling_index(keys)
-    group = np.array([ok_vocab[k] for k in upper], dtype=np.int64)  # each row's most frequent spelling
-    others: dict = {}  # spelling -> the other rows of the same word
-    for i in np.flatnonzero(group != np.arange(len(keys))):
-        others.setdefault(int(group[i]), []).append(int(i))
-    sections = _analogy_questions()
-    vectors = np.asarray(kv.vectors[: len(keys)], dtype=np.float32)
+    ix = _index_of(kv, restrict_vocab)
+    group, others, q = ix.group, ix.others, ix.questions
+    vectors = np.asarray(kv.vectors[: len(group)], dtype=np.float32)
     with np.errstate(all="ignore"):
         unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]  # gensim's get_normed_vectors()
-    flags = []
-    for _, questions in sections:
-        asked = np.array([all(w in ok_vocab for w in qs) for qs in questions], dtype=bool)
-        q = np.array([[ok_vocab[w] for w in qs] for qs, ok in zip(questions, asked) if ok],
-                     dtype=np.int64).reshape(-1, 4)
-        right = np.zeros(len(q), dtype=bool)
-        for start in range(0, len(q), chunk):
-            a, b, c, expected = q[start:start + chunk].T
-            mean = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)  # most_similar's weighted mean
-            with np.errstate(all="ignore"):
-                mean = (mean / np.linalg.norm(mean, axis=1)[:, None]).astype(np.float32)  # matutils.unitvec
-            sims = mean @ unit.T  # [questions, words]: each question's argmax runs along a row
-            rows = np.arange(len(a))
-            sims[rows, a] = sims[rows, b] = sims[rows, c] = -np.inf
-            ok = np.ones(len(a), dtype=bool)
-            for r in (np.flatnonzero([x in others or y in others or z in others for x, y, z in zip(a, b, c)])
-                      if others else ()):
-                skip = [i for w in {a[r], b[r], c[r]} for i in others.get(int(w), [])]
-                passed = sims[r, skip].copy()
-                sims[r, skip] = -np.inf
-                ok[r] = (passed > sims[r].max()).sum() < 5  # gensim looks at its top 5 only
-            right[start:start + chunk] = ok & (group[np.argmax(sims, axis=1)] == expected)
-        f = np.full(len(questions), -1, dtype=np.int8)
-        f[asked] = right
-        flags.append(f)
-    return np.concatenate(flags) if flags else np.zeros(0, np.int8)
+    right = np.zeros(len(q), dtype=bool)
+    sims_buffer = np.empty((min(chunk, len(q)), len(unit)), dtype=np.float32)
+    for start in range(0, len(q), chunk):
+        a, b, c, expected = q[start:start + chunk].T
+        mean = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)  # most_similar's weighted mean
+        with np.errstate(all="ignore"):
+            mean = (mean / np.linalg.norm(mean, axis=1)[:, None]).astype(np.float32)  # matutils.unitvec
+        sims = np.matmul(mean, unit.T, out=sims_buffer[:len(a)])  # each question's argmax runs along a row
+        rows = np.arange(len(a))
+        sims[rows, a] = sims[rows, b] = sims[rows, c] = -np.inf
+        ok = np.ones(len(a), dtype=bool)
+        for r in ix.spelled[(ix.spelled >= start) & (ix.spelled < start + chunk)] - start:
+            skip = [i for w in {a[r], b[r], c[r]} for i in others.get(int(w), [])]
+            passed = sims[r, skip].copy()
+            sims[r, skip] = -np.inf
+            ok[r] = (passed > sims[r].max()).sum() < 5  # gensim looks at its top 5 only
+        right[start:start + chunk] = ok & (group[np.argmax(sims, axis=1)] == expected)
+    flags = np.full(len(ix.asked), -1, dtype=np.int8)
+    flags[ix.asked] = right
+    return flags
 
 
 def analogy_sections(kv, restrict_vocab: int = RESTRICT_VOCAB) -> list:
@@ -185,7 +206,7 @@ def pair_similarities(kv, fname: str, restrict_vocab: int = RESTRICT_VOCAB) -> n
     """The model's cosine similarity of each pair of `fname` (NaN when a word is outside the
     first `restrict_vocab` words), computed as gensim's `similarity` (the dot product of the two
     `unitvec`s), which `evaluate_word_pairs` uses."""
-    ok_vocab = _spelling_index(list(kv.index_to_key[:restrict_vocab]))
+    ok_vocab = _index_of(kv, restrict_vocab).ok_vocab
     pairs, _ = _pairs(fname)
     out = np.full(len(pairs), np.nan)
     for i, (a, b) in enumerate(pairs):
