@@ -235,3 +235,34 @@ def test_tensorflow_starts_without_keras_and_tf_keras_still_works():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.splitlines() == ["[]", "False False", "True True", "keras"]
+
+
+def test_tensorflows_libraries_preload_quietly_beside_python_work():
+    """`python -m w2vexp.run` loads TensorFlow's shared libraries on a thread while Hydra
+    composes: Python goes on meanwhile (libc's dlopen releases the GIL), a message printed in
+    that window still reaches stderr while the libraries' own start-up notices do not, fd 2 is
+    the real stderr again afterwards, and TensorFlow imports and runs on the loaded libraries."""
+    code = ("import os, sys, time, threading\n"
+            "from w2vexp import tfsetup\n"
+            "tfsetup.preload_tensorflow()\n"
+            "thread = tfsetup._preload[0]\n"
+            "n, t = 0, time.perf_counter()\n"
+            "while thread.is_alive() and time.perf_counter() - t < 5: n += 1\n"
+            "print('message in the window', file=sys.stderr)\n"
+            "tfsetup.finish_preload()\n"
+            "os.write(2, b'fd 2 is back\\n')\n"
+            "tf = tfsetup.import_tensorflow()\n"
+            "print(n > 10_000, int(tf.reduce_sum(tf.range(4))))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["True", "6"]
+    assert p.stderr.splitlines() == ["message in the window", "fd 2 is back"]
+
+
+@pytest.mark.parametrize("argv, preload", [
+    ([], True), (["model=cbow", "lr=0.5,1.0", "-m"], True), (["--cfg", "job"], False), (["--help"], False),
+    (["hydra/launcher=joblib", "lr=0.5,1.0", "-m"], False), (["hydra/launcher=basic", "-m"], True)])
+def test_tensorflow_is_preloaded_only_for_commands_that_train_here(argv, preload):
+    from w2vexp.cli.run import in_process_training
+
+    assert in_process_training(argv) is preload

@@ -19,7 +19,7 @@ from ..config import CHOICES, conf_dir, register_schema
 from ..errors import RunFolderError, UserError
 from ..names import run_dirname
 from ..pipeline import train
-from ..tfsetup import available_cores
+from ..tfsetup import available_cores, preload_tensorflow
 from ..rundir import RunFolder, now
 
 
@@ -51,6 +51,17 @@ _RAN_SINGLE = False  # a single run (not a multirun) trained in this process
 
 
 OPTIONAL_GROUPS = ("experiment", "hparams_search", "table1")  # `null` in conf/config.yaml's defaults list
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
+              "--version"}  # Hydra's flags that print and exit: no training, no TensorFlow
+
+
+def in_process_training(argv: list) -> bool:
+    """Whether this command trains in this process (so imports TensorFlow): not for Hydra's
+    flags that only print, nor with a launcher other than the basic one (its jobs run in
+    processes of their own)."""
+    keys = {a.split("=", 1)[0] for a in argv}
+    launcher = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+") == "hydra/launcher"]
+    return not INFO_FLAGS.intersection(keys) and all(v == "basic" for v in launcher)
 
 
 def normalise_argv(argv: list) -> list:
@@ -142,6 +153,8 @@ def main() -> None:
     Only after a single run: a multirun's launcher (joblib's worker pool) must shut down normally."""
     sys.argv[1:] = normalise_argv(sys.argv[1:])
     check_group_choices(sys.argv[1:])
+    if in_process_training(sys.argv[1:]):
+        preload_tensorflow()  # its libraries load while Hydra composes the config
     _hydra_main()
     if not _RAN_SINGLE:
         return
