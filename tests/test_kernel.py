@@ -66,16 +66,17 @@ def test_kernel_gives_the_xla_graphs_answers(model, shared, embed):
 
 
 @pytest.mark.slow
-def test_the_portable_build_gives_the_xla_graphs_answers(tmp_path):
+@pytest.mark.parametrize("flags", [[], ["-mavx2", "-mfma"]])
+def test_the_portable_build_gives_the_xla_graphs_answers(tmp_path, flags):
     """A CPU without AVX2 and FMA gets the kernel built without -mavx2 -mfma, so its plain C++
-    loops instead of the intrinsics: the same test against the XLA graph, in a fresh process
-    (one process loads one build of the op)."""
+    loops instead of the intrinsics, and one without AVX-512 the AVX2 intrinsics: the same test
+    against the XLA graph, in a fresh process (one process loads one build of the op)."""
     import subprocess
     import sys
     from pathlib import Path
 
     code = ("import sys, pytest, w2vexp.kernels as k\n"
-            "k._cpu_flags = lambda: []\n"
+            f"k._cpu_flags = lambda: {flags!r}\n"
             f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '{Path(__file__)}::"
             "test_kernel_gives_the_xla_graphs_answers']))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -31,13 +31,16 @@ _loaded: dict = {}
 
 
 def _cpu_flags() -> list[str]:
-    """-mavx2 -mfma when this CPU has them (not -march=native: it enables AVX-512 FP16 paths that
-    the Eigen headers TensorFlow ships do not compile)."""
+    """-mavx2 -mfma when this CPU has them, and -mavx512f too when it has AVX-512 (the kernel's
+    16-float paths); not -march=native: it enables AVX-512 FP16 paths that the Eigen headers
+    TensorFlow ships do not compile."""
     try:
         flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
         return []
-    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= flags else []
+    if not {"avx2", "fma"} <= flags:
+        return []
+    return ["-mavx2", "-mfma", *(["-mavx512f"] if "avx512f" in flags else [])]
 
 
 def _compiler() -> str | None:
