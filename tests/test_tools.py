@@ -285,11 +285,18 @@ from w2vexp.artifacts import VectorsWriter, write_vectors
 
 words = [f"w{i}" for i in range(50)]
 emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
-for fate in ("asked", "asked at once", "died"):
+for fate in ("asked", "importing", "asked at once", "died"):
     folder = Path(sys.argv[1]) / fate
     folder.mkdir()
     writer = VectorsWriter.start()
     if fate == "asked":  # as a run does: import early, hand the vectors over after the last step
+        assert not writer.busy()
+        writer.import_gensim()
+        assert writer.busy()  # gensim's import takes a while: the trainer does not time blocks meanwhile
+        while writer.busy():
+            pass
+        writer.ask(folder, words, emb)
+    if fate == "importing":  # told to import, asked before it said it has: the answer still comes
         writer.import_gensim()
         writer.ask(folder, words, emb)
     if fate == "died":
@@ -309,16 +316,16 @@ print("ok")
 
 def test_vectors_writer_process(tmp_path):
     """The forked vectors writer (a fresh process: it forks only before TensorFlow is imported)
-    writes the three files gensim loads, told to import gensim first or not, while the parent
-    never imports gensim; one let go without a request exits; when it died, the parent writes
-    the files itself."""
+    writes the three files gensim loads, told to import gensim first (and says when it has) or
+    not, while the parent never imports gensim; one let go without a request exits; when it
+    died, the parent writes the files itself."""
     from gensim.models import KeyedVectors
 
     p = subprocess.run([sys.executable, "-c", _KV_WRITER_SCRIPT, str(tmp_path)], capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
     emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
-    for fate in ("asked", "asked at once", "died"):
+    for fate in ("asked", "importing", "asked at once", "died"):
         folder = tmp_path / fate
         for kv in (KeyedVectors.load(str(folder / "vectors.kv"), mmap="r"),
                    KeyedVectors.load_word2vec_format(str(folder / "vectors.txt")),

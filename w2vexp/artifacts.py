@@ -50,9 +50,9 @@ def write_keyed_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
 
 
 def _vectors_child(conn, parent_end) -> None:
-    """The body of `VectorsWriter`'s process: wait for "import" (then import gensim) and for
-    (folder, words, vectors), write the vector files, answer None or the error. Exits when the
-    parent closes its end of the pipe (or dies) without asking."""
+    """The body of `VectorsWriter`'s process: wait for "import" (then import gensim and answer
+    "imported") and for (folder, words, vectors), write the vector files, answer None or the
+    error. Exits when the parent closes its end of the pipe (or dies) without asking."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -64,6 +64,7 @@ def _vectors_child(conn, parent_end) -> None:
                 import gensim.models  # noqa: F401 - the point of this process: imported before it is needed
             except BaseException:  # noqa: BLE001 - the parent writes the file itself and meets the error
                 pass
+            conn.send("imported")
             message = conn.recv()
     except (EOFError, OSError):
         return
@@ -90,6 +91,7 @@ class VectorsWriter:
     def __init__(self, process, conn) -> None:
         self._process, self._conn = process, conn
         self._asked = False
+        self._importing = False  # told to import gensim, and not yet said it has
 
     @classmethod
     def start(cls) -> "VectorsWriter | None":
@@ -117,7 +119,20 @@ class VectorsWriter:
 
     def import_gensim(self) -> None:
         """Have the process import gensim now."""
-        self._send("import")
+        self._importing = self._send("import")
+
+    def busy(self) -> bool:
+        """Whether the process is still importing gensim, taking a core beside this process's
+        work (about 0.6 s of CPU): on a large corpus the import starts when its preparation
+        ends, as training starts."""
+        if self._importing:
+            try:
+                if self._conn.poll():
+                    self._conn.recv()  # "imported"
+                    self._importing = False
+            except (EOFError, OSError):
+                self._importing = False
+        return self._importing
 
     def ask(self, folder: Path, words: list, emb: np.ndarray) -> None:
         """Hand the final vectors over (once; later calls do nothing); `done()` says whether
@@ -130,6 +145,8 @@ class VectorsWriter:
         if not self._asked:
             return False
         try:
+            while self._importing and self.busy():
+                self._conn.poll(None)
             error = self._conn.recv()
         except (EOFError, OSError):
             error = "the process ended without an answer"

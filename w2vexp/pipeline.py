@@ -130,7 +130,8 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -
     trainer = Trainer(cfg.train, model, stream, total_steps, folder, tf, corpus.words,
                       probe_words=list(cfg.probe_words), hparams=hparams_of(cfg, overrides),
                       session_group=session_group(overrides), on_eval=reporter_from_env(cfg.optimized_metric),
-                      on_last_step=writer and (lambda emb: writer.ask(folder.path, corpus.words, emb)))
+                      on_last_step=writer and (lambda emb: writer.ask(folder.path, corpus.words, emb)),
+                      busy_beside=writer and writer.busy)
     previous = folder.info() or {}
     try:
         start = trainer.restore()

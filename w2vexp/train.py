@@ -83,7 +83,7 @@ class Trainer:
 
     def __init__(self, train, model, stream: ExampleStream, total_steps: int, folder: RunFolder, tf, words: list,
                  *, probe_words: list, hparams: dict, session_group: str, on_status=None, on_eval=None,
-                 on_last_step=None) -> None:
+                 on_last_step=None, busy_beside=None) -> None:
         """`train`: the config's train node; `model` (w2vexp.model.Word2Vec) and `stream` (its
         batches) as w2vexp.pipeline built them for `total_steps` steps; `words`: the vocabulary;
         `hparams` and `session_group`: what TensorBoard's HParams dashboard shows for the run."""
@@ -100,6 +100,7 @@ class Trainer:
         self.checkpoints = Checkpoints(tf, model.checkpoint_items(), folder.path, train.keep_checkpoints, self.on_status)
         self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
         self.on_last_step = on_last_step  # (final embeddings) -> None, before the final evaluation
+        self.busy_beside = busy_beside  # () -> whether another process of this run takes a core now
         self.seconds: dict = {}  # where this process's time went, by part (run.json "time")
 
     def _waited(self, blocks):
@@ -199,7 +200,8 @@ class Trainer:
                     losses, lrs = self.model.train_steps(x, y, np.int32(n))
                     losses, lrs = losses.numpy()[:n], lrs.numpy()[:n]
                     dt = time.perf_counter() - t0
-                    if n == K and not kernel_threads.decided:
+                    # blocks timed while the vectors writer imports gensim beside them would mislead the choice
+                    if n == K and not kernel_threads.decided and not (self.busy_beside and self.busy_beside()):
                         kernel_threads.took(time.perf_counter() - t_iter, n, kernel_setting)
                         if kernel_threads.decided:
                             log.info(kernel_threads.decided)
