@@ -116,8 +116,8 @@ def tensorboard():
         p.wait(timeout=30)
 
 
-def test_scalars_hparams_and_projector_load_in_chromium_for_every_allowed_character(cli, browser, tensorboard,
-                                                                                    tmp_path):
+def test_scalars_histograms_hparams_and_projector_load_in_chromium_for_every_allowed_character(
+        cli, browser, tensorboard, tmp_path):
     from gensim.test.utils import datapath
 
     corpus = tmp_path / "texts" / "Lee:corpus-1_x.txt"
@@ -151,6 +151,12 @@ def test_scalars_hparams_and_projector_load_in_chromium_for_every_allowed_charac
         _wait_for(browser, re.escape(run))
     _wait_for(browser, r"tag: loss")
     browser.save_screenshot(str(tmp_path / "scalars.png"))
+
+    browser.get(url + "#histograms")  # the matrices' histograms, counted by NumPy
+    _wait_for(browser, r"embed/embed_matrix")
+    for run in runs:
+        _wait_for(browser, re.escape(run))
+    browser.save_screenshot(str(tmp_path / "histograms.png"))
 
     browser.get(url + "#hparams")
     _wait_for(browser, r"Number of matching session groups: 2")

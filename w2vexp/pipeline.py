@@ -101,7 +101,7 @@ def build(cfg: DictConfig, corpus) -> tuple:
 
 
 def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -> dict:
-    from . import artifacts
+    from . import artifacts, evaluate
     from .data import failure_window, prepare_corpus
     from .tfsetup import compile_cache_dir, configure, configure_compile_cache, import_while
 
@@ -127,6 +127,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -
 
     artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
     chosen, model, stream, total_steps = build(cfg, corpus)
+    evaluate.prepare(corpus.words)
     trainer = Trainer(cfg.train, model, stream, total_steps, folder, tf, corpus.words,
                       probe_words=list(cfg.probe_words), hparams=hparams_of(cfg, overrides),
                       session_group=session_group(overrides), on_eval=reporter_from_env(cfg.optimized_metric),

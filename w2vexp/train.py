@@ -247,13 +247,15 @@ class Trainer:
                         log.info(f"step {step:,} evaluation: {format_metrics(metrics)}")
                         stopped_early = self.on_eval(step, metrics) if self.on_eval and not last else None
                         if stopped_early:  # early stopping: the run ends here, as a finished run
-                            summaries.flush()
+                            with self.timed("summaries"):
+                                summaries.flush(last=True)
                             with self.timed("checkpoints"):
                                 self.checkpoints.save(step, st)
                             log.info(f"step {step:,}: {stopped_early}")
                             break
                     if checkpoint:
-                        summaries.flush()  # events up to a checkpoint are on disk before it is
+                        with self.timed("summaries"):
+                            summaries.flush(last=last)  # events up to a checkpoint are on disk before it is
                         with self.timed("checkpoints"):
                             self.checkpoints.save(step, st)
                         ckpt_due.reset()
