@@ -67,40 +67,69 @@ inline void Axpy(float alpha, const float* __restrict x, float* __restrict y, in
   for (int i = 0; i < d; ++i) y[i] += alpha * x[i];
 }
 
-// The per-example arithmetic, each as one pass over the rows it reads. With AVX2 and FMA (the
-// build's -mavx2 -mfma on a CPU that has them) written in intrinsics: h, or a chunk of the
-// result, stays in registers across several rows, where a row at a time reloaded (and for the
-// sums re-stored) it for every row; the compiler's own vectorisation of that blocked form
-// spilled its accumulators. Per step (the op alone, wiki_sample, 2 threads): skip-gram 1.06 ->
-// 0.75 ms, CBOW 0.51 -> 0.41 ms. Each result is a fixed function of the inputs, so the bits do
-// not depend on the thread count; without AVX2 the plain loops below give the same sums to
-// float rounding (tests/test_kernel.py builds both).
-#if defined(__AVX2__) && defined(__FMA__)
-#define W2VEXP_AVX2 1  // the intrinsics below; else the plain loops
+// The per-example arithmetic, each as one pass over the rows it reads, in intrinsics when the
+// build's CPU flags allow: h, or a chunk of the result, stays in registers across several rows,
+// where a row at a time reloaded (and for the sums re-stored) it for every row; the compiler's
+// own vectorisation of that blocked form spilled its accumulators. One set of templates over
+// `Simd`, the vector of the build: 16 floats with AVX-512 (-mavx512f), 8 with AVX2 and FMA
+// (-mavx2 -mfma), else the plain loops. Per step (the op alone, wiki_sample, 2 threads): plain
+// to AVX2, skip-gram 1.06 -> 0.75 ms and CBOW 0.51 -> 0.41; AVX2 to AVX-512, skip-gram 0.79 ->
+// 0.67 and CBOW 0.43 -> 0.39 (one thread 1.16 -> 0.97, 0.49 -> 0.415); 8 rows per pass over h
+// instead of 4 gave nothing more. Each result is a fixed function of the inputs, so the bits do
+// not depend on the thread count; the builds' sums differ in their lanes, so their bits differ
+// (each within float rounding of the others: tests/test_kernel.py builds all three).
+#if defined(__AVX512F__)
+#define W2VEXP_SIMD 1
+struct Simd {
+  using V = __m512;
+  static constexpr int kW = 16;
+  static V Zero() { return _mm512_setzero_ps(); }
+  static V Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V Set1(float x) { return _mm512_set1_ps(x); }
+  static V Add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V Fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static float Sum(V a, V b) { return _mm512_reduce_add_ps(_mm512_add_ps(a, b)); }  // of a + b's lanes
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+#define W2VEXP_SIMD 1
+struct Simd {
+  using V = __m256;
+  static constexpr int kW = 8;
+  static V Zero() { return _mm256_setzero_ps(); }
+  static V Load(const float* p) { return _mm256_loadu_ps(p); }
+  static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V Set1(float x) { return _mm256_set1_ps(x); }
+  static V Add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V Fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static float Sum(V a, V b) {  // of a + b's lanes
+    __m256 s = _mm256_add_ps(a, b);
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+  }
+};
 #endif
-#ifdef W2VEXP_AVX2
-inline float HSum(__m256 a, __m256 b) {
-  __m256 s = _mm256_add_ps(a, b);
-  __m128 x = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-  x = _mm_add_ss(x, _mm_movehdup_ps(x));
-  return _mm_cvtss_f32(x);
-}
-// out[q] = h . rows[q] for q < N (N rows per pass over h)
+#ifdef W2VEXP_SIMD
+constexpr int kW = Simd::kW;
+// out[q] = h . rows[q] for q < N (N rows per pass over h, two vectors of h at a time)
 template <int N>
 inline void DotsN(const float* __restrict h, const float* const* __restrict rows, float* __restrict out, int d) {
-  __m256 a[N], b[N];
-  for (int q = 0; q < N; ++q) a[q] = b[q] = _mm256_setzero_ps();
+  Simd::V a[N], b[N];
+  for (int q = 0; q < N; ++q) a[q] = b[q] = Simd::Zero();
   int i = 0;
-  for (; i + 16 <= d; i += 16) {
-    const __m256 h0 = _mm256_loadu_ps(h + i), h1 = _mm256_loadu_ps(h + i + 8);
+  for (; i + 2 * kW <= d; i += 2 * kW) {
+    const Simd::V h0 = Simd::Load(h + i), h1 = Simd::Load(h + i + kW);
     for (int q = 0; q < N; ++q) {
-      a[q] = _mm256_fmadd_ps(h0, _mm256_loadu_ps(rows[q] + i), a[q]);
-      b[q] = _mm256_fmadd_ps(h1, _mm256_loadu_ps(rows[q] + i + 8), b[q]);
+      a[q] = Simd::Fmadd(h0, Simd::Load(rows[q] + i), a[q]);
+      b[q] = Simd::Fmadd(h1, Simd::Load(rows[q] + i + kW), b[q]);
     }
   }
   for (int q = 0; q < N; ++q) {
-    float s = HSum(a[q], b[q]);
+    float s = Simd::Sum(a[q], b[q]);
     for (int k = i; k < d; ++k) s += h[k] * rows[q][k];
     out[q] = s;
   }
@@ -111,63 +140,15 @@ template <int N>
 inline void PushN(const float* __restrict a, int stride, const float* __restrict x, int count,
                   float* __restrict out, int d) {
   int i = 0;
-  for (; i + 8 <= d; i += 8) {
-    __m256 acc[N];
-    for (int q = 0; q < N; ++q) acc[q] = _mm256_setzero_ps();
+  for (; i + kW <= d; i += kW) {
+    Simd::V acc[N];
+    for (int q = 0; q < N; ++q) acc[q] = Simd::Zero();
     for (int m = 0; m < count; ++m) {
-      const __m256 xm = _mm256_loadu_ps(x + (size_t)m * d + i);
+      const Simd::V xm = Simd::Load(x + (size_t)m * d + i);
       const float* am = a + (size_t)m * stride;
-      for (int q = 0; q < N; ++q) acc[q] = _mm256_fmadd_ps(_mm256_set1_ps(am[q]), xm, acc[q]);
+      for (int q = 0; q < N; ++q) acc[q] = Simd::Fmadd(Simd::Set1(am[q]), xm, acc[q]);
     }
-    for (int q = 0; q < N; ++q) _mm256_storeu_ps(out + (size_t)q * d + i, acc[q]);
-  }
-  for (; i < d; ++i)
-    for (int q = 0; q < N; ++q) {
-      float t = 0;
-      for (int m = 0; m < count; ++m) t += a[(size_t)m * stride + q] * x[(size_t)m * d + i];
-      out[(size_t)q * d + i] = t;
-    }
-}
-#endif
-
-// With AVX-512 (-mavx512f, on a CPU that has it) the same passes on 16 floats at a time, half
-// the instructions per row: the op alone (wiki_sample, 2 threads) skip-gram 0.79 -> 0.67 ms a
-// step, CBOW 0.43 -> 0.39 (one thread: 1.16 -> 0.97, 0.49 -> 0.415). The sums' lanes differ
-// from AVX2's, so the bits differ between the builds (each gives the same bits at any thread
-// count); 8 rows per pass over h instead of 4 gave nothing more.
-#if defined(__AVX512F__)
-#define W2VEXP_AVX512 1
-template <int N>
-inline void DotsN512(const float* __restrict h, const float* const* __restrict rows, float* __restrict out, int d) {
-  __m512 a[N], b[N];
-  for (int q = 0; q < N; ++q) a[q] = b[q] = _mm512_setzero_ps();
-  int i = 0;
-  for (; i + 32 <= d; i += 32) {
-    const __m512 h0 = _mm512_loadu_ps(h + i), h1 = _mm512_loadu_ps(h + i + 16);
-    for (int q = 0; q < N; ++q) {
-      a[q] = _mm512_fmadd_ps(h0, _mm512_loadu_ps(rows[q] + i), a[q]);
-      b[q] = _mm512_fmadd_ps(h1, _mm512_loadu_ps(rows[q] + i + 16), b[q]);
-    }
-  }
-  for (int q = 0; q < N; ++q) {
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a[q], b[q]));
-    for (int k = i; k < d; ++k) s += h[k] * rows[q][k];
-    out[q] = s;
-  }
-}
-template <int N>
-inline void PushN512(const float* __restrict a, int stride, const float* __restrict x, int count,
-                     float* __restrict out, int d) {
-  int i = 0;
-  for (; i + 16 <= d; i += 16) {
-    __m512 acc[N];
-    for (int q = 0; q < N; ++q) acc[q] = _mm512_setzero_ps();
-    for (int m = 0; m < count; ++m) {
-      const __m512 xm = _mm512_loadu_ps(x + (size_t)m * d + i);
-      const float* am = a + (size_t)m * stride;
-      for (int q = 0; q < N; ++q) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(am[q]), xm, acc[q]);
-    }
-    for (int q = 0; q < N; ++q) _mm512_storeu_ps(out + (size_t)q * d + i, acc[q]);
+    for (int q = 0; q < N; ++q) Simd::Store(out + (size_t)q * d + i, acc[q]);
   }
   for (; i < d; ++i)
     for (int q = 0; q < N; ++q) {
@@ -180,15 +161,7 @@ inline void PushN512(const float* __restrict a, int stride, const float* __restr
 
 // out[q] = h . rows[q] for q < n
 inline void Dots(const float* h, const float* const* rows, float* out, int n, int d) {
-#if defined(W2VEXP_AVX512)
-  int q = 0;
-  for (; q + 4 <= n; q += 4) DotsN512<4>(h, rows + q, out + q, d);
-  switch (n - q) {
-    case 3: DotsN512<3>(h, rows + q, out + q, d); break;
-    case 2: DotsN512<2>(h, rows + q, out + q, d); break;
-    case 1: DotsN512<1>(h, rows + q, out + q, d); break;
-  }
-#elif defined(W2VEXP_AVX2)
+#ifdef W2VEXP_SIMD
   int q = 0;
   for (; q + 4 <= n; q += 4) DotsN<4>(h, rows + q, out + q, d);
   switch (n - q) {
@@ -208,19 +181,12 @@ inline void Dots(const float* h, const float* const* rows, float* out, int n, in
 inline void Combine(float a0, const float* __restrict r0, const float* __restrict a,
                     const float* const* __restrict rows, int n, float* __restrict g, int d) {
   int i = 0;
-#if defined(W2VEXP_AVX512)
-  const __m512 c0 = _mm512_set1_ps(a0);
-  for (; i + 16 <= d; i += 16) {
-    __m512 t = _mm512_mul_ps(c0, _mm512_loadu_ps(r0 + i));
-    for (int q = 0; q < n; ++q) t = _mm512_fmadd_ps(_mm512_set1_ps(a[q]), _mm512_loadu_ps(rows[q] + i), t);
-    _mm512_storeu_ps(g + i, t);
-  }
-#elif defined(W2VEXP_AVX2)
-  const __m256 c0 = _mm256_set1_ps(a0);
-  for (; i + 8 <= d; i += 8) {
-    __m256 t = _mm256_mul_ps(c0, _mm256_loadu_ps(r0 + i));
-    for (int q = 0; q < n; ++q) t = _mm256_fmadd_ps(_mm256_set1_ps(a[q]), _mm256_loadu_ps(rows[q] + i), t);
-    _mm256_storeu_ps(g + i, t);
+#ifdef W2VEXP_SIMD
+  const Simd::V c0 = Simd::Set1(a0);
+  for (; i + kW <= d; i += kW) {
+    Simd::V t = Simd::Mul(c0, Simd::Load(r0 + i));
+    for (int q = 0; q < n; ++q) t = Simd::Fmadd(Simd::Set1(a[q]), Simd::Load(rows[q] + i), t);
+    Simd::Store(g + i, t);
   }
 #endif
   const int tail = i;
@@ -230,20 +196,7 @@ inline void Combine(float a0, const float* __restrict r0, const float* __restric
 }
 // out[q] (d floats each, q < n) = the sum over m < count, in order, of a[m * stride + q] * x[m]
 inline void Push(const float* a, int stride, const float* x, int count, float* out, int n, int d) {
-#if defined(W2VEXP_AVX512)
-  int q = 0;
-  for (; q + 8 <= n; q += 8) PushN512<8>(a + q, stride, x, count, out + (size_t)q * d, d);
-  a += q, out += (size_t)q * d;
-  switch (n - q) {
-    case 7: PushN512<7>(a, stride, x, count, out, d); break;
-    case 6: PushN512<6>(a, stride, x, count, out, d); break;
-    case 5: PushN512<5>(a, stride, x, count, out, d); break;
-    case 4: PushN512<4>(a, stride, x, count, out, d); break;
-    case 3: PushN512<3>(a, stride, x, count, out, d); break;
-    case 2: PushN512<2>(a, stride, x, count, out, d); break;
-    case 1: PushN512<1>(a, stride, x, count, out, d); break;
-  }
-#elif defined(W2VEXP_AVX2)
+#ifdef W2VEXP_SIMD
   int q = 0;
   for (; q + 8 <= n; q += 8) PushN<8>(a + q, stride, x, count, out + (size_t)q * d, d);
   a += q, out += (size_t)q * d;
@@ -266,19 +219,12 @@ inline void Push(const float* a, int stride, const float* x, int count, float* o
 inline void Mean(const float* const* __restrict rows, int n, float* __restrict h, int d) {
   const float inv = 1.0f / std::max(n, 1);
   int i = 0;
-#if defined(W2VEXP_AVX512)
-  const __m512 vinv = _mm512_set1_ps(inv);
-  for (; i + 16 <= d; i += 16) {
-    __m512 t = _mm512_setzero_ps();
-    for (int q = 0; q < n; ++q) t = _mm512_add_ps(t, _mm512_loadu_ps(rows[q] + i));
-    _mm512_storeu_ps(h + i, _mm512_mul_ps(t, vinv));
-  }
-#elif defined(W2VEXP_AVX2)
-  const __m256 vinv = _mm256_set1_ps(inv);
-  for (; i + 8 <= d; i += 8) {
-    __m256 t = _mm256_setzero_ps();
-    for (int q = 0; q < n; ++q) t = _mm256_add_ps(t, _mm256_loadu_ps(rows[q] + i));
-    _mm256_storeu_ps(h + i, _mm256_mul_ps(t, vinv));
+#ifdef W2VEXP_SIMD
+  const Simd::V vinv = Simd::Set1(inv);
+  for (; i + kW <= d; i += kW) {
+    Simd::V t = Simd::Zero();
+    for (int q = 0; q < n; ++q) t = Simd::Add(t, Simd::Load(rows[q] + i));
+    Simd::Store(h + i, Simd::Mul(t, vinv));
   }
 #endif
   for (int i0 = i; i0 < d; ++i0) {
