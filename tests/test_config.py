@@ -257,6 +257,20 @@ def test_tensorflows_libraries_preload_quietly_beside_python_work():
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == ["True", "6"]
     assert p.stderr.splitlines() == ["message in the window", "fd 2 is back"]
+    # Python's stderr captured elsewhere (not fd 2), or missing: left as it is, fd 2 still quiet
+    for stream in ("io.StringIO()", "None"):
+        code = ("import io, os, sys\n"
+                "from w2vexp import tfsetup\n"
+                f"sys.stderr = {stream}\n"
+                "tfsetup.preload_tensorflow()\n"
+                "if sys.stderr is not None: print('captured', file=sys.stderr)\n"
+                "tfsetup.finish_preload()\n"
+                "sys.stdout.write(sys.stderr.getvalue() if sys.stderr is not None else 'none\\n')\n"
+                "os.write(2, b'fd 2 is back\\n')\n")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.stdout.split() == (["captured"] if stream != "None" else ["none"])
+        assert p.stderr.splitlines() == ["fd 2 is back"]
 
 
 @pytest.mark.parametrize("argv, preload", [

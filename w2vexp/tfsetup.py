@@ -55,18 +55,24 @@ def preload_tensorflow() -> None:
         return
     dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
     _quiet_environment()
-    sys.stderr.flush()
+    stderr = sys.stderr
+    try:  # Python's stderr writes to fd 2 (not a captured or missing stream): it gets the copy
+        on_fd2 = stderr is not None and stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        on_fd2 = False
+    if on_fd2:
+        stderr.flush()
     saved = os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
     os.close(null)
-    stderr = sys.stderr
-    sys.stderr = open(saved, "w", encoding=stderr.encoding, errors=stderr.errors, buffering=1, closefd=False)
+    if on_fd2:
+        sys.stderr = open(saved, "w", encoding=stderr.encoding, errors=stderr.errors, buffering=1, closefd=False)
 
     # a failed load returns NULL and changes nothing: the import meets the same problem and reports it
     thread = threading.Thread(target=dlopen, args=(os.fsencode(found[0]), os.RTLD_NOW | os.RTLD_LOCAL),
                               name="w2vexp-tensorflow-preload")
-    _preload, _preload_started = (thread, saved, stderr), True
+    _preload, _preload_started = (thread, saved, stderr if on_fd2 else None), True
     thread.start()
     atexit.register(finish_preload)
 
@@ -81,9 +87,11 @@ def finish_preload() -> None:
     thread, saved, stderr = _preload
     _preload = None
     thread.join()
-    sys.stderr.flush()
+    if stderr is not None:  # the copy of fd 2 that Python's stderr wrote to meanwhile
+        sys.stderr.flush()
     os.dup2(saved, 2)
-    sys.stderr = stderr
+    if stderr is not None:
+        sys.stderr = stderr
 
 
 def available_cores() -> int:
