@@ -145,7 +145,7 @@ class VectorsWriter:
         if not self._asked:
             return False
         try:
-            while self._importing and self.busy():
+            while self.busy():  # its "imported" comes first
                 self._conn.poll(None)
             error = self._conn.recv()
         except (EOFError, OSError):

@@ -89,20 +89,25 @@ class Summaries:
         from tensorboard.plugins.scalar import metadata
 
         scalar = metadata.create_summary_metadata(display_name=None, description=None)
+
+        def write_row(steps, values, i):  # tf.summary.scalar's events (its tags without a name scope)
+            for j, tag in enumerate(SCALARS):
+                tf.summary.write(tag, values[i, j], step=steps[i], metadata=scalar)
+
+        steps = np.array([p[0] for p in self._pending], dtype=np.int64)
+        values = np.array([p[1:] for p in self._pending], dtype=np.float32)
+        self._pending = []
         if last and self._write_scalars is None:
             with self.writer.as_default():
-                for step, *values in self._pending:
-                    for tag, value in zip(SCALARS, np.array(values, dtype=np.float32)):
-                        tf.summary.write(tag, value, step=step, metadata=scalar)
-            self._pending = []
+                for i in range(len(steps)):
+                    write_row(steps, values, i)
             return
         if self._write_scalars is None:
             writer = self.writer
 
             def write(steps, values):  # values [n, len(SCALARS)] float32, written step by step
-                def body(i):  # tf.summary.scalar's events (its tags without the loop's name scope)
-                    for j, tag in enumerate(SCALARS):
-                        tf.summary.write(tag, values[i, j], step=steps[i], metadata=scalar)
+                def body(i):
+                    write_row(steps, values, i)
                     return (i + 1,)
 
                 with writer.as_default():
@@ -110,9 +115,6 @@ class Summaries:
 
             self._write_scalars = tf.function(write, autograph=False, input_signature=[
                 tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, len(SCALARS)], tf.float32)])
-        steps = np.array([p[0] for p in self._pending], dtype=np.int64)
-        values = np.array([p[1:] for p in self._pending], dtype=np.float32)
-        self._pending = []
         self._write_scalars(steps, values)
 
     def histograms(self, step: int) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 _configured_threads: int | None = None
 _preload = None  # preload_tensorflow()'s thread and what finish_preload() gives back, while it runs
-_preload_started = False
 
 
 def _quiet_environment() -> None:
@@ -34,8 +33,8 @@ def preload_tensorflow() -> None:
     meanwhile still shows). Does nothing when TensorFlow is imported or not installed, or
     without libc's dlopen. The thread is not a daemon (the interpreter waits for it before
     exiting) and `finish_preload` runs at exit."""
-    global _preload, _preload_started
-    if _preload_started or "tensorflow" in sys.modules or not sys.platform.startswith("linux"):
+    global _preload
+    if _preload is not None or "tensorflow" in sys.modules or not sys.platform.startswith("linux"):
         return
     import atexit
     import ctypes
@@ -72,7 +71,7 @@ def preload_tensorflow() -> None:
     # a failed load returns NULL and changes nothing: the import meets the same problem and reports it
     thread = threading.Thread(target=dlopen, args=(os.fsencode(found[0]), os.RTLD_NOW | os.RTLD_LOCAL),
                               name="w2vexp-tensorflow-preload")
-    _preload, _preload_started = (thread, saved, stderr if on_fd2 else None), True
+    _preload = (thread, saved, stderr if on_fd2 else None)
     thread.start()
     atexit.register(finish_preload)
 
