@@ -237,6 +237,29 @@ def test_tensorflow_starts_without_keras_and_tf_keras_still_works():
     assert p.stdout.splitlines() == ["[]", "False False", "True True", "keras"]
 
 
+def test_tensorflows_api_modules_run_when_first_used():
+    """`import_tensorflow` leaves TensorFlow's API modules unexecuted until first used, so what
+    a run never uses (tf.feature_column, tf.compat.v1's layers, TensorFlow's legacy Keras) is
+    never imported; every name still works when asked for, tf.compat.v1's self-wrapping modules
+    included (TensorBoard's event reader goes through tf.compat.v1.io)."""
+    code = ("import sys\n"
+            "from w2vexp.tfsetup import import_tensorflow\n"
+            "tf = import_tensorflow()\n"
+            "unused = ('tensorflow.python.feature_column.feature_column_v2', 'tensorflow.python.keras.models',\n"
+            "          'tensorflow.python.distribute.combinations')\n"
+            "print([m for m in unused if m in sys.modules])\n"
+            "print(float(tf.reduce_sum(tf.nn.softplus(tf.zeros([2])))) > 1.38, tf.train.Checkpoint.__name__)\n"
+            "print(tf.compat.v1.io.tf_record_iterator.__name__, tf.compat.v1.nn.dynamic_rnn.__name__)\n"
+            "import tensorflow.python.keras as legacy\n"
+            "print(legacy.models.Model.__name__, tf.feature_column.numeric_column.__name__)\n"
+            "print(tf.__internal__.distribute.combinations.generate.__module__)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.splitlines() == [
+        "[]", "True Checkpoint", "tf_record_iterator dynamic_rnn",
+        "Model numeric_column", "tensorflow.python.distribute.combinations"]
+
+
 def test_tensorflows_libraries_preload_quietly_beside_python_work():
     """`python -m w2vexp.run` loads TensorFlow's shared libraries on a thread while Hydra
     composes: Python goes on meanwhile (libc's dlopen releases the GIL), a message printed in

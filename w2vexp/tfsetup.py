@@ -2,10 +2,15 @@
 before the first op, and with op determinism switched per run (SPEC section 6)."""
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
 import os
 import random
 import sys
 import tempfile
+import types
+from importlib.util import find_spec
 from pathlib import Path
 
 _configured_threads: int | None = None
@@ -39,7 +44,6 @@ def preload_tensorflow() -> None:
     import atexit
     import ctypes
     import threading
-    from importlib.util import find_spec
 
     try:
         spec = find_spec("tensorflow")
@@ -122,8 +126,6 @@ def _skip_eager_keras() -> bool:
     tf_keras installed, that eager import fails quietly (TensorFlow catches the ImportError);
     the variable is removed again afterwards, so `tf.keras` still loads Keras 3 lazily when
     someone asks for it. Not done when the user set the variable or tf_keras is installed."""
-    from importlib.util import find_spec
-
     return "TF_USE_LEGACY_KERAS" not in os.environ and find_spec("tf_keras") is None
 
 
@@ -136,7 +138,9 @@ def import_tensorflow():
     then frozen (`gc.freeze`): the import creates a few million objects that live as long as
     the process and almost no garbage, yet each full collection walked all of them -- four of
     them during the import and 50 smaller ones took 0.3 s of every run's start-up here (of an
-    import of 1.75 s), and later full collections would walk them again."""
+    import of 1.75 s), and later full collections would walk them again.
+
+    TensorFlow's API modules are executed when first used (`_UnusedApiDeferred`)."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     finish_preload()
@@ -159,11 +163,17 @@ def _import_tensorflow_quietly():
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     sys.stderr.flush()
     saved = os.dup(2)
+    finder = _UnusedApiDeferred()
     with tempfile.TemporaryFile() as cap:
         os.dup2(cap.fileno(), 2)
+        sys.meta_path.insert(0, finder)
         try:
             import tensorflow as tf  # noqa: F401
+
+            if find_spec(_LEGACY_KERAS) is not None:  # created now, run when first used
+                importlib.import_module(_LEGACY_KERAS)
         except BaseException:
+            sys.meta_path.remove(finder)
             os.dup2(saved, 2)
             cap.seek(0)
             sys.stderr.write(cap.read().decode(errors="replace"))
@@ -180,6 +190,76 @@ def _import_tensorflow_quietly():
 
     tf.get_logger().setLevel("ERROR")
     return tf
+
+
+_API = "tensorflow._api.v2."  # the generated modules behind tf.nn, tf.train, tf.compat.v1, ...
+_LEGACY_KERAS = "tensorflow.python.keras"  # TensorFlow's own old copy of Keras (tf.compat.v1.layers)
+
+
+class _DeferredPackage(types.ModuleType):
+    """A package whose `__init__` has not run yet: its submodules import without it (asked for
+    as attributes too); the first other attribute asked of it runs it (then the module is an
+    ordinary one)."""
+
+    def __getattr__(self, name):
+        loader = self.__dict__.get("_w2vexp_loader")
+        if loader is None:
+            raise AttributeError(name)
+        if not name.startswith("__") and find_spec(f"{self.__name__}.{name}") is not None:
+            return importlib.import_module(f"{self.__name__}.{name}")
+        del self._w2vexp_loader
+        self.__class__ = types.ModuleType
+        loader.exec_module(self)
+        return getattr(self, name)
+
+
+class _DeferredLoader(importlib.abc.Loader):
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__class__ = _DeferredPackage
+        module._w2vexp_loader = self.loader
+
+
+class _UnusedApiDeferred(importlib.abc.MetaPathFinder):
+    """From `import tensorflow` on (it stays in `sys.meta_path`: an API module executed later
+    imports its own API submodules): each of TensorFlow's generated API modules (`tf.nn`,
+    `tf.train`, `tf.compat.v1`, `tf.__internal__`, ...: 313 of them) is created but executed
+    only when first used (the standard library's `LazyLoader`), and the legacy Keras package
+    (`tensorflow.python.keras`, whose `__init__` builds all of TensorFlow's old Keras: `tf.train`
+    imports one of its submodules) runs its `__init__` only when something asks it for more than
+    a submodule. Every `tf.X` works as before; what is never used is never imported. The import
+    executed 2742 modules of which a run uses 1669: wiki_sample CBOW whole command 2.66-2.74 ->
+    2.34-2.46 s, skip-gram 3.94-4.00 -> 3.67-3.72 s (3 alternating pairs each; same bits). Only
+    the main thread touches the API modules (the batch thread calls functions fetched before it
+    starts), so LazyLoader's lack of a lock before Python 3.12 does not matter."""
+
+    def find_spec(self, name, path=None, target=None):
+        if not (name.startswith(_API) or name == _LEGACY_KERAS):
+            return None
+        spec = next(filter(None, (f.find_spec(name, path, target) for f in sys.meta_path
+                                  if f is not self and hasattr(f, "find_spec"))), None)
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        if name == _LEGACY_KERAS:
+            spec.loader = _DeferredLoader(spec.loader)
+        elif not self._replaces_itself(spec):
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+    @staticmethod
+    def _replaces_itself(spec) -> bool:
+        """Whether the module puts another object in its place in `sys.modules` (tf.compat.v1's
+        modules wrap themselves to warn of deprecated names), which a lazy load does not allow:
+        such a module is executed when imported, as usual."""
+        try:
+            return b"TFModuleWrapper" in spec.loader.get_data(spec.origin)
+        except (AttributeError, OSError, TypeError):
+            return True
 
 
 def can_fork() -> bool:
