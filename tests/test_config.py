@@ -240,13 +240,16 @@ def test_tensorflow_starts_without_keras_and_tf_keras_still_works():
 def test_tensorflows_api_modules_run_when_first_used():
     """`import_tensorflow` leaves TensorFlow's API modules unexecuted until first used, so what
     a run never uses (tf.feature_column, tf.compat.v1's layers, TensorFlow's legacy Keras) is
-    never imported; every name still works when asked for, tf.compat.v1's self-wrapping modules
-    included (TensorBoard's event reader goes through tf.compat.v1.io)."""
+    never imported, TensorBoard's summaries included; every name still works when asked for,
+    tf.compat.v1's self-wrapping modules included (TensorBoard's event reader goes through
+    tf.compat.v1.io)."""
     code = ("import sys\n"
             "from w2vexp.tfsetup import import_tensorflow\n"
             "tf = import_tensorflow()\n"
+            "from tensorboard.compat import tf2\n"  # TensorBoard's summaries use tf.compat.v2
+            "tf2.summary.experimental.write_raw_pb\n"
             "unused = ('tensorflow.python.feature_column.feature_column_v2', 'tensorflow.python.keras.models',\n"
-            "          'tensorflow.python.distribute.combinations')\n"
+            "          'tensorflow.python.distribute.combinations', 'tensorflow._api.v2.compat.v1.nn')\n"
             "print([m for m in unused if m in sys.modules])\n"
             "print(float(tf.reduce_sum(tf.nn.softplus(tf.zeros([2])))) > 1.38, tf.train.Checkpoint.__name__)\n"
             "print(tf.compat.v1.io.tf_record_iterator.__name__, tf.compat.v1.nn.dynamic_rnn.__name__)\n"

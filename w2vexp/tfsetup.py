@@ -232,9 +232,9 @@ class _UnusedApiDeferred(importlib.abc.MetaPathFinder):
     only when first used (the standard library's `LazyLoader`), and the legacy Keras package
     (`tensorflow.python.keras`, whose `__init__` builds all of TensorFlow's old Keras: `tf.train`
     imports one of its submodules) runs its `__init__` only when something asks it for more than
-    a submodule. Every `tf.X` works as before; what is never used is never imported. The import
-    executed 2742 modules of which a run uses 1669: wiki_sample CBOW whole command 2.66-2.74 ->
-    2.34-2.46 s, skip-gram 3.94-4.00 -> 3.67-3.72 s (3 alternating pairs each; same bits). Only
+    a submodule. Every `tf.X` works as before; what is never used is never imported. A run
+    imported 2742 modules, now 1669: wiki_sample whole command CBOW 2.80-2.95 -> 2.57-2.62 s,
+    skip-gram 4.20-4.22 -> 3.88-4.02 s (4 and 3 alternating pairs; same bits). Only
     the main thread touches the API modules (the batch thread calls functions fetched before it
     starts), so LazyLoader's lack of a lock before Python 3.12 does not matter."""
 
@@ -247,19 +247,36 @@ class _UnusedApiDeferred(importlib.abc.MetaPathFinder):
             return spec
         if name == _LEGACY_KERAS:
             spec.loader = _DeferredLoader(spec.loader)
-        elif not self._replaces_itself(spec):
-            spec.loader = importlib.util.LazyLoader(spec.loader)
+        else:
+            spec.loader = importlib.util.LazyLoader(_KeptInPlace(spec.loader) if _wraps_itself(spec) else spec.loader)
         return spec
 
-    @staticmethod
-    def _replaces_itself(spec) -> bool:
-        """Whether the module puts another object in its place in `sys.modules` (tf.compat.v1's
-        modules wrap themselves to warn of deprecated names), which a lazy load does not allow:
-        such a module is executed when imported, as usual."""
-        try:
-            return b"TFModuleWrapper" in spec.loader.get_data(spec.origin)
-        except (AttributeError, OSError, TypeError):
-            return True
+
+def _wraps_itself(spec) -> bool:
+    """Whether an API module puts a `TFModuleWrapper` of itself in its place in `sys.modules`
+    (tf.compat.v1's modules do), which a lazy load does not allow (`_KeptInPlace`)."""
+    try:
+        return b"TFModuleWrapper" in spec.loader.get_data(spec.origin)
+    except (AttributeError, OSError, TypeError):
+        return False
+
+
+class _KeptInPlace(importlib.abc.Loader):
+    """Runs a module that wraps itself, then puts the module itself back in `sys.modules`. The
+    wrappers of tf.compat.v1's modules are made with deprecation=False and no public_apis: they
+    pass every attribute through, so nothing a user sees changes. They must go: TensorBoard's
+    summaries look up `tf.compat.v2`, whose parent imports tf.compat.v1 -- executed eagerly,
+    that tree is 0.3 s of every run."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.loader.exec_module(module)
+        sys.modules[module.__name__] = module
 
 
 def can_fork() -> bool:
