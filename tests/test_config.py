@@ -219,6 +219,13 @@ def test_a_key_of_another_choice_is_named_in_one_line(capsys):
     check_group_choices(["optimizer=adam", "optimizer.beta1=0.5"])  # adam has it
 
 
+def _python(code: str, env=None) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh Python (a first import of TensorFlow); it must succeed."""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p
+
+
 def test_tensorflow_starts_without_keras_and_tf_keras_still_works():
     """TensorFlow's eager Keras import (1.2-1.7 s of every run: Keras pulls in scikit-learn,
     SciPy's stats and matplotlib) is skipped; `tf.keras` still loads Keras 3 when asked for.
@@ -232,9 +239,7 @@ def test_tensorflow_starts_without_keras_and_tf_keras_still_works():
             "print(gc.isenabled(), gc.get_freeze_count() > 100_000)\n"
             "print(tf.keras.layers.Dense.__module__.split('.')[0])\n")
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.splitlines() == ["[]", "False False", "True True", "keras"]
+    assert _python(code, env=env).stdout.splitlines() == ["[]", "False False", "True True", "keras"]
 
 
 def test_tensorflows_api_modules_run_when_first_used():
@@ -256,9 +261,7 @@ def test_tensorflows_api_modules_run_when_first_used():
             "import tensorflow.python.keras as legacy\n"
             "print(legacy.models.Model.__name__, tf.feature_column.numeric_column.__name__)\n"
             "print(tf.__internal__.distribute.combinations.generate.__module__)\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.splitlines() == [
+    assert _python(code).stdout.splitlines() == [
         "[]", "True Checkpoint", "tf_record_iterator dynamic_rnn",
         "Model numeric_column", "tensorflow.python.distribute.combinations"]
 
@@ -279,8 +282,7 @@ def test_tensorflows_libraries_preload_quietly_beside_python_work():
             "os.write(2, b'fd 2 is back\\n')\n"
             "tf = tfsetup.import_tensorflow()\n"
             "print(n > 10_000, int(tf.reduce_sum(tf.range(4))))\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
+    p = _python(code)
     assert p.stdout.split() == ["True", "6"]
     assert p.stderr.splitlines() == ["message in the window", "fd 2 is back"]
     # Python's stderr captured elsewhere (not fd 2), or missing: left as it is, fd 2 still quiet
@@ -293,8 +295,7 @@ def test_tensorflows_libraries_preload_quietly_beside_python_work():
                 "tfsetup.finish_preload()\n"
                 "sys.stdout.write(sys.stderr.getvalue() if sys.stderr is not None else 'none\\n')\n"
                 "os.write(2, b'fd 2 is back\\n')\n")
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, p.stderr[-2000:]
+        p = _python(code)
         assert p.stdout.split() == (["captured"] if stream != "None" else ["none"])
         assert p.stderr.splitlines() == ["fd 2 is back"]
 
