@@ -195,62 +195,79 @@ def write_vectors(folder: Path, words: list, emb: np.ndarray, writer: VectorsWri
 
 
 @functools.lru_cache(maxsize=None)
-def _digits(n: int) -> np.ndarray:
-    """The ASCII digits of 0 .. 10**n - 1, n to a row (uint8 [10**n, n])."""
-    x = np.arange(10**n)
-    return np.stack([(x // 10**k) % 10 + ord("0") for k in range(n - 1, -1, -1)], axis=1).astype(np.uint8)
+def _format_tables() -> tuple:
+    """The digits of 0000 .. 9999 (4 ASCII bytes each, as one little-endian uint32), of 00 .. 99
+    (as uint16), and the powers of ten 1e-60 .. 1e59 (float64, each what np.power gives)."""
+    d4, d2 = np.arange(10**4), np.arange(100)
+    t4 = np.stack([(d4 // 10**k) % 10 + ord("0") for k in (3, 2, 1, 0)], axis=1).astype(np.uint8)
+    t2 = np.stack([d2 // 10 + ord("0"), d2 % 10 + ord("0")], axis=1).astype(np.uint8)
+    return t4.view("<u4").ravel(), t2.view("<u2").ravel(), np.power(10.0, np.arange(-60, 60, dtype=np.float64))
+
+
+def _format_into(values: np.ndarray, out: np.ndarray) -> None:
+    """Write each float32 of `values` [N, D] into `out` [N, D, 16] (uint8) as the 15 ASCII bytes
+    `+d.dddddddde+dd`, leaving out[..., 15] as it is: 9 significant digits, which read back as
+    exactly the same float32 (9 digits always do). gensim's writer formats every value through
+    a Python str(): about 0.5 us a value, 15-20 s for a 226k x 128 matrix; this is vectorised:
+    the powers of ten and the digits come from tables (the 8 digits after the point as two
+    4-byte words written through unaligned views), 40 ns a value."""
+    t4, t2, pow10 = _format_tables()
+    v = np.asarray(values, dtype=np.float64)
+    a = np.abs(v)
+    nonzero = a > 0
+    e = np.floor(np.log10(np.where(nonzero, a, 1.0))).astype(np.int64)  # zero: e = 0
+    m = np.rint(a / pow10[e + 60] * 1e8).astype(np.int64)
+    over = m >= 10**9  # 9.999999995 -> 10.00000000: one more power of ten
+    if over.any():
+        m = np.where(over, m // 10, m)
+        e = e + over
+    under = (m < 10**8) & nonzero  # log10 rounding the other way
+    if under.any():
+        m = np.where(under, np.rint(a / pow10[e - 1 + 60] * 1e8).astype(np.int64), m)
+        e = e - under
+    n = v.size
+    rec = out.reshape(n, 16)
+    buf = rec.reshape(-1)
+    first, rest = np.divmod(m.reshape(-1), 10**8)
+    high, low = np.divmod(rest, 10**4)
+    rec[:, 0] = np.where(np.signbit(v).reshape(-1), ord("-"), ord("+"))
+    rec[:, 1] = first + ord("0")
+    rec[:, 2] = ord(".")
+    np.ndarray((n,), dtype="<u4", buffer=buf, offset=3, strides=(16,))[:] = t4[high]
+    np.ndarray((n,), dtype="<u4", buffer=buf, offset=7, strides=(16,))[:] = t4[low]
+    rec[:, 11] = ord("e")
+    e = e.reshape(-1)
+    rec[:, 12] = np.where(e < 0, ord("-"), ord("+"))
+    np.ndarray((n,), dtype="<u2", buffer=buf, offset=13, strides=(16,))[:] = t2[np.abs(e)]
 
 
 def format_float32(values: np.ndarray) -> np.ndarray:
-    """Each float32 of `values` [N, D] as 15 ASCII bytes `+d.dddddddde+dd`, vectorised: 9
-    significant digits, which read back as exactly the same float32 (9 digits always do), in a
-    [N, D, 15] uint8 array. gensim's writer formats every value through a Python str(): about
-    0.5 us a value, 15-20 s for a 226k x 128 matrix; this takes under a second. The digits come
-    from two table lookups (4 + 5 digits) instead of nine integer divisions."""
-    v = np.asarray(values, dtype=np.float64)
-    neg = np.signbit(v)
-    a = np.abs(v)
-    e = np.where(a > 0, np.floor(np.log10(np.where(a > 0, a, 1.0))), 0).astype(np.int64)
-    m = np.rint(a / np.power(10.0, e) * 1e8).astype(np.int64)
-    over = m >= 10**9  # 9.999999995 -> 10.00000000: one more power of ten
-    m = np.where(over, m // 10, m)
-    e = e + over
-    under = (m < 10**8) & (a > 0)  # log10 rounding the other way
-    if under.any():
-        m = np.where(under, np.rint(a / np.power(10.0, e - 1) * 1e8).astype(np.int64), m)
-    e = e - under
-    out = np.empty(v.shape + (15,), dtype=np.uint8)
-    out[..., 0] = np.where(neg, ord("-"), ord("+"))
-    high = m // 100000  # the first 4 of the 9 digits
-    first4 = _digits(4)[high]
-    out[..., 1] = first4[..., 0]
-    out[..., 2] = ord(".")
-    out[..., 3:6] = first4[..., 1:]
-    out[..., 6:11] = _digits(5)[m - high * 100000]
-    out[..., 11] = ord("e")
-    out[..., 12] = np.where(e < 0, ord("-"), ord("+"))
-    ae = np.abs(e)
-    out[..., 13] = ae // 10 + ord("0")
-    out[..., 14] = ae % 10 + ord("0")
-    return out
+    """Each float32 of `values` [N, D] as 15 ASCII bytes `+d.dddddddde+dd` (`_format_into`), in
+    a [N, D, 15] uint8 array."""
+    values = np.asarray(values)
+    out = np.empty(values.shape + (16,), dtype=np.uint8)
+    _format_into(values, out)
+    return out[..., :15]
 
 
-def write_word2vec_text(path: Path, words: list, emb: np.ndarray, rows: int = 4096) -> None:
+def write_word2vec_text(path: Path, words: list, emb: np.ndarray, rows: int = 512) -> None:
     """The word2vec text format (a `V D` header, then `word v1 ... vD` a line), the layout of
     gensim's `save_word2vec_format(binary=False)`, with every value written by
-    `format_float32`: `load_word2vec_format` reads back exactly the float32 matrix."""
+    `_format_into`: `load_word2vec_format` reads back exactly the float32 matrix."""
     emb = np.asarray(emb, dtype=np.float32)
     V, D = emb.shape
+    body = np.empty((min(rows, V), D, 16), dtype=np.uint8)
+    body[..., 15] = ord(" ")  # after each value: " ", the last of a line "\n"
+    body[:, -1, 15] = ord("\n")
     with open(path, "wb") as fh:
         fh.write(f"{V} {D}\n".encode())
         for start in range(0, V, rows):
-            chunk = format_float32(emb[start:start + rows])  # [n, D, 15]
-            sep = np.full(chunk.shape[:2] + (1,), ord(" "), dtype=np.uint8)  # after each value: " ", last "\n"
-            sep[:, -1, 0] = ord("\n")
-            body = np.concatenate([chunk, sep], axis=2).reshape(len(chunk), -1)  # "v1 v2 ... vD\n"
-            for word, line in zip(words[start:start + rows], body):
-                fh.write(f"{word} ".encode())
-                fh.write(line.tobytes())
+            chunk = emb[start:start + rows]
+            lines = body[:len(chunk)]
+            _format_into(chunk, lines)
+            flat = lines.reshape(len(chunk), D * 16)
+            fh.write(b"".join(part for word, line in zip(words[start:start + rows], flat)
+                              for part in (f"{word} ".encode(), line.tobytes())))
 
 
 def write_projector(folder: Path, emb: np.ndarray) -> None:
