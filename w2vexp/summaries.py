@@ -98,9 +98,8 @@ class Summaries:
         values = np.array([p[1:] for p in self._pending], dtype=np.float32)
         self._pending = []
         if last and self._write_scalars is None:
-            with self.writer.as_default():
-                for i in range(len(steps)):
-                    write_row(steps, values, i)
+            for step, row in zip(steps, values):
+                self._write_at_once(int(step), dict(zip(SCALARS, row)))
             return
         if self._write_scalars is None:
             writer = self.writer
@@ -116,6 +115,20 @@ class Summaries:
             self._write_scalars = tf.function(write, autograph=False, input_signature=[
                 tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, len(SCALARS)], tf.float32)])
         self._write_scalars(steps, values)
+
+    def _write_at_once(self, step: int, values: dict) -> None:
+        """tf.summary.scalar's events for every tag -> value of `values` at `step`, written as one
+        summary by one eager call (`write_raw_pb`) instead of one call a tag, 1-2 ms each."""
+        from tensorboard.compat.proto import summary_pb2
+        from tensorboard.plugins.scalar import metadata
+        from tensorboard.util import tensor_util
+
+        scalar = metadata.create_summary_metadata(display_name=None, description=None)
+        summary = summary_pb2.Summary(value=[
+            summary_pb2.Summary.Value(tag=tag, metadata=scalar, tensor=tensor_util.make_tensor_proto(np.float32(v)))
+            for tag, v in values.items()])
+        with self.writer.as_default():
+            self.tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
 
     def histograms(self, step: int) -> None:
         with self.writer.as_default(step=step):
@@ -157,16 +170,12 @@ class Summaries:
         probes = artifacts.probe_words(self.probe_words, self.words)
         for w, near in artifacts.nearest(emb, self.words, probes, 8).items():
             rows.append(f"| {w} | {', '.join(f'{x} ({s:.2f})' for x, s in near)} |")
+        values = {f"eval/{k}": m[k] for k in METRICS if m.get(k) is not None}
+        values.update({f"eval/{k}": m[k] for k in ("analogy_semantic", "analogy_syntactic")})
+        values.update({f"eval/{k}{end}": m[k + end] for k in (*METRICS, "analogy_semantic", "analogy_syntactic")
+                       for end in ("_lo", "_hi") if m.get(k + end) is not None})
+        self._write_at_once(step, values)
         with self.writer.as_default(step=step):
-            for k in METRICS:
-                if m.get(k) is not None:
-                    tf.summary.scalar(f"eval/{k}", m[k])
-            for k in ("analogy_semantic", "analogy_syntactic"):
-                tf.summary.scalar(f"eval/{k}", m[k])
-            for k in (*METRICS, "analogy_semantic", "analogy_syntactic"):
-                for end in ("_lo", "_hi"):
-                    if m.get(k + end) is not None:
-                        tf.summary.scalar(f"eval/{k}{end}", m[k + end])
             tf.summary.text("nearest_neighbours", "\n".join(rows))
         return m
 
