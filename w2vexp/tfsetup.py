@@ -213,13 +213,17 @@ class _DeferredPackage(types.ModuleType):
         return getattr(self, name)
 
 
-class _DeferredLoader(importlib.abc.Loader):
+class _Around(importlib.abc.Loader):
+    """A loader that creates the module as `loader` does and runs it its own way."""
+
     def __init__(self, loader) -> None:
         self.loader = loader
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
+
+class _DeferredLoader(_Around):
     def exec_module(self, module) -> None:
         module.__class__ = _DeferredPackage
         module._w2vexp_loader = self.loader
@@ -261,18 +265,12 @@ def _wraps_itself(spec) -> bool:
         return False
 
 
-class _KeptInPlace(importlib.abc.Loader):
+class _KeptInPlace(_Around):
     """Runs a module that wraps itself, then puts the module itself back in `sys.modules`. The
     wrappers of tf.compat.v1's modules are made with deprecation=False and no public_apis: they
     pass every attribute through, so nothing a user sees changes. They must go: TensorBoard's
     summaries look up `tf.compat.v2`, whose parent imports tf.compat.v1 -- executed eagerly,
     that tree is 0.3 s of every run."""
-
-    def __init__(self, loader) -> None:
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
 
     def exec_module(self, module) -> None:
         self.loader.exec_module(module)
