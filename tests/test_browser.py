@@ -158,6 +158,12 @@ def test_scalars_histograms_hparams_and_projector_load_in_chromium_for_every_all
         _wait_for(browser, re.escape(run))
     browser.save_screenshot(str(tmp_path / "histograms.png"))
 
+    browser.get(url + "#text")  # the final evaluation's table of the probe words' nearest neighbours
+    _wait_for(browser, r"nearest_neighbours")
+    _wait_for(browser, r"nearest neighbours")  # the table's header, rendered
+    _wait_for(browser, r"\w+ \((-|−)?[01]\.\d\d\)")  # a neighbour and its cosine
+    browser.save_screenshot(str(tmp_path / "text.png"))
+
     browser.get(url + "#hparams")
     _wait_for(browser, r"Number of matching session groups: 2")
     for run in runs:

@@ -1,5 +1,6 @@
-"""The training loop's scalars, written in batches by one compiled call, are the events that
-eager `tf.summary.scalar` calls write (read back by TensorBoard's own reader)."""
+"""The training loop's scalars, written in batches by one compiled call, and the evaluation's
+scalars and text, written as one summary, are the events that eager `tf.summary.scalar` and
+`tf.summary.text` calls write (read back by TensorBoard's own reader)."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,3 +39,24 @@ def test_batched_scalars_are_tf_summary_scalar_events(tmp_path):
         assert got == _events(tmp_path / "eager")
         assert set(got) == set(SCALARS) and all(plugin == "scalars" for _, plugin in got.values())
         assert [s for s, _ in got["loss"][0]] == list(range(10, 310, 10))
+
+
+def test_evaluation_summary_is_tf_summary_scalar_and_text_events(tmp_path):
+    from w2vexp.summaries import Summaries
+    from w2vexp.tfsetup import import_tensorflow
+
+    tf = import_tensorflow()
+    values = {"eval/analogy_acc": 0.0207, "eval/ws353": 0.285, "eval/ws353_lo": -0.125}
+    text = "| word | nearest neighbours |\n| --- | --- |\n| three | four (0.93), f\u00fcnf (0.91) |"
+    eager = tf.summary.create_file_writer(str(tmp_path / "eager"))
+    with eager.as_default(step=1731):
+        for tag, v in values.items():
+            tf.summary.scalar(tag, v)
+        tf.summary.text("nearest_neighbours", text)
+    eager.close()
+    summaries = Summaries(tf, tmp_path / "once", None, [], [])
+    summaries._write_at_once(1731, values, {"nearest_neighbours": text})
+    summaries.close()
+    got = _events(tmp_path / "once")
+    assert got == _events(tmp_path / "eager")
+    assert got["nearest_neighbours"] == ([(1731, text.encode())], "text")
