@@ -243,27 +243,59 @@ def test_tensorflow_starts_without_keras_and_tf_keras_still_works():
 
 
 def test_tensorflows_api_modules_run_when_first_used():
-    """`import_tensorflow` leaves TensorFlow's API modules unexecuted until first used, so what
-    a run never uses (tf.feature_column, tf.compat.v1's layers, TensorFlow's legacy Keras) is
-    never imported, TensorBoard's summaries included; every name still works when asked for,
-    tf.compat.v1's self-wrapping modules included (TensorBoard's event reader goes through
-    tf.compat.v1.io)."""
+    """`import_tensorflow` leaves TensorFlow's API modules unexecuted until first used, and most
+    import each name only when it is asked for, so what a run never uses (tf.feature_column,
+    tf.compat.v1's layers and optimizers, TensorFlow's legacy Keras, the TPU cluster resolver
+    behind tf.config) is never imported, TensorBoard's summaries included; every name still
+    works when asked for and is listed by dir(), tf.compat.v1's self-wrapping modules included
+    (TensorBoard's event reader goes through tf.compat.v1.io)."""
     code = ("import sys\n"
             "from w2vexp.tfsetup import import_tensorflow\n"
             "tf = import_tensorflow()\n"
             "from tensorboard.compat import tf2\n"  # TensorBoard's summaries use tf.compat.v2
             "tf2.summary.experimental.write_raw_pb\n"
+            "tf.config.threading.get_intra_op_parallelism_threads(), tf.train.CheckpointManager\n"
             "unused = ('tensorflow.python.feature_column.feature_column_v2', 'tensorflow.python.keras.models',\n"
-            "          'tensorflow.python.distribute.combinations', 'tensorflow._api.v2.compat.v1.nn')\n"
+            "          'tensorflow.python.distribute.combinations', 'tensorflow._api.v2.compat.v1.nn',\n"
+            "          'tensorflow.python.training.training', 'tensorflow.python.eager.remote')\n"
             "print([m for m in unused if m in sys.modules])\n"
             "print(float(tf.reduce_sum(tf.nn.softplus(tf.zeros([2])))) > 1.38, tf.train.Checkpoint.__name__)\n"
+            "print('ExponentialMovingAverage' in dir(tf.train), tf.config.__doc__.strip(), hasattr(tf.train, 'nope'))\n"
+            "print(tf.config.experimental_connect_to_cluster.__name__, tf.train.experimental.__name__)\n"
             "print(tf.compat.v1.io.tf_record_iterator.__name__, tf.compat.v1.nn.dynamic_rnn.__name__)\n"
             "import tensorflow.python.keras as legacy\n"
             "print(legacy.models.Model.__name__, tf.feature_column.numeric_column.__name__)\n"
             "print(tf.__internal__.distribute.combinations.generate.__module__)\n")
     assert _python(code).stdout.splitlines() == [
-        "[]", "True Checkpoint", "tf_record_iterator dynamic_rnn",
+        "[]", "True Checkpoint", "True Public API for tf._api.v2.config namespace False",
+        "connect_to_cluster tensorflow._api.v2.train.experimental", "tf_record_iterator dynamic_rnn",
         "Model numeric_column", "tensorflow.python.distribute.combinations"]
+
+
+def test_every_name_of_tensorflows_api_modules_resolves():
+    """Every name of every API module that `import_tensorflow` imports name by name resolves to
+    what its `from M import A` line names -- the same object as the line executed now -- and is
+    listed by dir(); modules of any other form are executed as they are."""
+    code = ("import glob, importlib, os\n"
+            "from w2vexp.tfsetup import _ByName, _imported_names, import_tensorflow\n"
+            "tf = import_tensorflow()\n"
+            "base = os.path.dirname(tf.__file__)\n"
+            "by_name = names = other = 0\n"
+            "for f in sorted(glob.glob(base + '/_api/v2/**/__init__.py', recursive=True)):\n"
+            "    name = 'tensorflow' + f[len(base):-len('/__init__.py')].replace(os.sep, '.')\n"
+            "    module = importlib.import_module(name)\n"
+            "    plain = _imported_names(open(f).read())\n"
+            "    if plain is None:\n"
+            "        other += type(module) is not _ByName\n"
+            "        continue\n"
+            "    by_name += type(module) is _ByName\n"
+            "    for k, line in plain[1].items():\n"
+            "        ns = {}\n"
+            "        exec(f'from {line[0]} import {line[1]} as x', ns)\n"
+            "        assert getattr(module, k) is ns['x'] and k in dir(module), (name, k)\n"
+            "        names += 1\n"
+            "print(by_name > 200, other > 50, names > 5000)\n")
+    assert _python(code).stdout.split() == ["True", "True", "True"]
 
 
 def test_tensorflows_libraries_preload_quietly_beside_python_work():

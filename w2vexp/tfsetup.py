@@ -7,6 +7,7 @@ import importlib.abc
 import importlib.util
 import os
 import random
+import re
 import sys
 import tempfile
 import types
@@ -229,11 +230,85 @@ class _DeferredLoader(_Around):
         module._w2vexp_loader = self.loader
 
 
+class _ByName(types.ModuleType):
+    """An API module made only of `from M import A [as N]` lines (most of them: tf.config,
+    tf.train, tf.random, ...), whose names are imported one at a time, each when first asked
+    for: `tf.train.Checkpoint` imports tensorflow.python.checkpoint, not also every optimizer
+    of tf.compat.v1 (tensorflow.python.training.training, 0.04 s), and tf.config's thread
+    settings not the TPU cluster resolver behind `tf.config.experimental_connect_to_cluster`
+    (0.02 s). `dir()` lists every name, as the executed module's would."""
+
+    def __getattr__(self, name):
+        names = self.__dict__.get("_w2vexp_names")
+        if names is None or name not in names:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        source, attr = names[name]
+        if source == self.__name__:  # one of its own submodules
+            value = importlib.import_module(f"{source}.{attr}")
+        else:
+            module = importlib.import_module(source)
+            try:  # what `from source import attr` does
+                value = getattr(module, attr)
+            except AttributeError:
+                value = importlib.import_module(f"{source}.{attr}")
+        setattr(self, name, value)
+        return value
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_w2vexp_names") or ()))
+
+
+_FROM_IMPORT = re.compile(r"from ([\w.]+) import (\w+)(?: as (\w+))?(?:\s+#.*)?")
+
+
+def _imported_names(source: str) -> tuple | None:
+    """(docstring, {name: (module, attribute)}) of a generated API module whose code is only a
+    docstring, `import sys as _sys` and `from M import A [as N]` lines; None for any other."""
+    doc, names = None, {}
+    lines = iter(source.splitlines())
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith('"""') and doc is None and not names:
+            rest = [text[3:]]
+            while not rest[-1].endswith('"""'):
+                nxt = next(lines, None)
+                if nxt is None:
+                    return None
+                rest.append(nxt)
+            doc = "\n".join(rest)[:-3]
+            continue
+        if text == "import sys as _sys":  # every one of them has it (`_ImportByName` sets it)
+            continue
+        m = _FROM_IMPORT.fullmatch(text)
+        if m is None:
+            return None
+        names[m[3] or m[2]] = (m[1], m[2])
+    return doc, names
+
+
+class _ImportByName(_Around):
+    """Creates an API module as a `_ByName` of the names its source imports."""
+
+    def __init__(self, loader, doc: str | None, names: dict) -> None:
+        super().__init__(loader)
+        self.doc, self.names = doc, names
+
+    def exec_module(self, module) -> None:
+        module.__class__ = _ByName
+        module.__doc__ = self.doc
+        module._w2vexp_names = self.names
+        module._sys = sys
+
+
 class _UnusedApiDeferred(importlib.abc.MetaPathFinder):
     """From `import tensorflow` on (it stays in `sys.meta_path`: an API module executed later
     imports its own API submodules): each of TensorFlow's generated API modules (`tf.nn`,
     `tf.train`, `tf.compat.v1`, `tf.__internal__`, ...: 313 of them) is created but executed
-    only when first used (the standard library's `LazyLoader`), and the legacy Keras package
+    only when first used (the standard library's `LazyLoader`) -- or, for those made only of
+    `from M import A` lines (225 of the 331 files), never: each name is imported when asked
+    for (`_ByName`) -- and the legacy Keras package
     (`tensorflow.python.keras`, whose `__init__` builds all of TensorFlow's old Keras: `tf.train`
     imports one of its submodules) runs its `__init__` only when something asks it for more than
     a submodule. Every `tf.X` works as before; what is never used is never imported. A run
@@ -251,18 +326,18 @@ class _UnusedApiDeferred(importlib.abc.MetaPathFinder):
             return spec
         if name == _LEGACY_KERAS:
             spec.loader = _DeferredLoader(spec.loader)
-        else:
-            spec.loader = importlib.util.LazyLoader(_KeptInPlace(spec.loader) if _wraps_itself(spec) else spec.loader)
+            return spec
+        try:
+            source = spec.loader.get_data(spec.origin).decode("utf-8")
+        except (AttributeError, OSError, TypeError, UnicodeDecodeError):
+            source = ""
+        plain = _imported_names(source) if source else None
+        if plain is not None:
+            spec.loader = _ImportByName(spec.loader, *plain)
+        else:  # tf.compat.v1's modules put a wrapper of themselves in their place, which LazyLoader refuses
+            spec.loader = importlib.util.LazyLoader(_KeptInPlace(spec.loader) if "TFModuleWrapper" in source
+                                                    else spec.loader)
         return spec
-
-
-def _wraps_itself(spec) -> bool:
-    """Whether an API module puts a `TFModuleWrapper` of itself in its place in `sys.modules`
-    (tf.compat.v1's modules do), which a lazy load does not allow (`_KeptInPlace`)."""
-    try:
-        return b"TFModuleWrapper" in spec.loader.get_data(spec.origin)
-    except (AttributeError, OSError, TypeError):
-        return False
 
 
 class _KeptInPlace(_Around):
