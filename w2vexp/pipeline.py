@@ -62,8 +62,10 @@ def time_spent(prepare: float, parts: dict) -> dict:
     """Where this process's wall time went (run.json "time", seconds): preparing the corpus
     (TensorFlow's import runs meanwhile when the corpus is prepared in a child process), waiting
     for batches (batch building that did not overlap training), the training loop, evaluations,
-    checkpoints, summaries, exports, and start-up -- the rest: Python, Hydra and TensorFlow
-    starting, building, compiling and restoring the graph."""
+    checkpoints, summaries, exports -- each with its own set-up: reading the evaluation data,
+    creating the checkpoint manager and restoring, opening the event file and writing the graph
+    and HParams -- and start-up, the rest: Python, Hydra and TensorFlow starting, building,
+    tracing and compiling the graph."""
     total = process_seconds()
     out = {"prepare": prepare, **{k: parts.get(k, 0.0) for k in ("batches", "train_loop", "evaluate", "checkpoints",
                                                                   "summaries", "exports")}}
@@ -127,12 +129,13 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -
 
     artifacts.write_vocab(folder.path / "vocab.tsv", corpus.words)
     chosen, model, stream, total_steps = build(cfg, corpus)
-    evaluate.prepare(corpus.words)
     trainer = Trainer(cfg.train, model, stream, total_steps, folder, tf, corpus.words,
                       probe_words=list(cfg.probe_words), hparams=hparams_of(cfg, overrides),
                       session_group=session_group(overrides), on_eval=reporter_from_env(cfg.optimized_metric),
                       on_last_step=writer and (lambda emb: writer.ask(folder.path, corpus.words, emb)),
                       busy_beside=writer and writer.busy)
+    with trainer.timed("evaluate"):  # the evaluations' share of the work, done before training
+        evaluate.prepare(corpus.words)
     previous = folder.info() or {}
     try:
         start = trainer.restore()
@@ -187,7 +190,8 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -
 
     log.info(f"  {format_metrics(result.metrics)}")
     probes = artifacts.probe_words(list(cfg.probe_words), corpus.words)
-    for w, near in artifacts.nearest(emb, corpus.words, probes, 8).items():
+    near_of = result.neighbours or artifacts.nearest(emb, corpus.words, probes, 8)  # the final evaluation's, else now
+    for w, near in near_of.items():
         log.info(f"  nearest to {w}: {', '.join(x for x, _ in near)}")
     return info
 

@@ -70,18 +70,19 @@ class Summaries:
         self._pending: list = []  # logged (step, loss, lr, words_per_sec) not yet written
         self._written = time.perf_counter()
         self._write_scalars = None
+        self.neighbours: dict | None = None  # the probe words' neighbours at the last evaluation
 
-    def start(self, hparams: dict, group: str) -> None:
-        """What a fresh run writes once: the traced training graph, the HParams experiment (its
-        hyperparameters and metrics, so the dashboard lists the metrics before any run ends) and
-        the run's HParams in session group `group` (`session_group`)."""
+    def start(self, hparams: dict, group: str, graph) -> None:
+        """What a fresh run writes once: the traced training graph `graph`, the HParams experiment
+        (its hyperparameters and metrics, so the dashboard lists the metrics before any run ends)
+        and the run's HParams in session group `group` (`session_group`)."""
         from tensorboard.plugins.hparams import summary_v2 as hp  # api.py would import Keras
 
         from .evaluate import METRICS
 
         tf = self.tf
         with self.writer.as_default(step=0):
-            tf.summary.graph(self.model.train_steps.get_concrete_function().graph)
+            tf.summary.graph(graph)
             hp.hparams_config(hparams=[hp.HParam(k) for k in hparams],
                               metrics=[hp.Metric(f"eval/{m}") for m in METRICS] + [hp.Metric("loss")])
             hp.hparams(hparams, trial_id=group)
@@ -180,7 +181,8 @@ class Summaries:
         m = evaluate_embeddings(self.words, emb, intervals)
         rows = ["| word | nearest neighbours |", "| --- | --- |"]
         probes = artifacts.probe_words(self.probe_words, self.words)
-        for w, near in artifacts.nearest(emb, self.words, probes, 8).items():
+        self.neighbours = artifacts.nearest(emb, self.words, probes, 8)
+        for w, near in self.neighbours.items():
             rows.append(f"| {w} | {', '.join(f'{x} ({s:.2f})' for x, s in near)} |")
         values = {f"eval/{k}": m[k] for k in METRICS if m.get(k) is not None}
         values.update({f"eval/{k}": m[k] for k in ("analogy_semantic", "analogy_syntactic")})

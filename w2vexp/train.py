@@ -47,6 +47,7 @@ class TrainResult:
     resumed_from: int
     metrics: dict
     stopped_early: Optional[str] = None  # why the run ended before its last step (the Optuna pruner)
+    neighbours: Optional[dict] = None  # the probe words' nearest neighbours in the final vectors, when evaluated
 
 
 class _Clock:
@@ -97,11 +98,13 @@ class Trainer:
         self.probe_words = list(probe_words)
         self.hparams, self.session_group = hparams, session_group
         self.on_status = on_status or log.info
-        self.checkpoints = Checkpoints(tf, model.checkpoint_items(), folder.path, train.keep_checkpoints, self.on_status)
+        self.seconds: dict = {}  # where this process's time went, by part (run.json "time")
+        with self.timed("checkpoints"):
+            self.checkpoints = Checkpoints(tf, model.checkpoint_items(), folder.path, train.keep_checkpoints,
+                                           self.on_status)
         self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
         self.on_last_step = on_last_step  # (final embeddings) -> None, before the final evaluation
         self.busy_beside = busy_beside  # () -> whether another process of this run takes a core now
-        self.seconds: dict = {}  # where this process's time went, by part (run.json "time")
 
     def _waited(self, blocks):
         """The blocks, with the time spent waiting for each added to self.seconds["batches"]
@@ -127,7 +130,8 @@ class Trainer:
 
     def restore(self) -> int:
         """The step of the newest good checkpoint, restored (0: a fresh start)."""
-        return self.checkpoints.restore()
+        with self.timed("checkpoints"):
+            return self.checkpoints.restore()
 
     # ------------------------------------------------------------ the loop
     def _compile(self, x, y) -> None:
@@ -152,17 +156,21 @@ class Trainer:
     def run(self, start: int) -> TrainResult:
         """Train from `start` (the step `restore()` returned) to the last step."""
         tf = self.tf
-        st = self.checkpoints.state()
+        with self.timed("checkpoints"):
+            st = self.checkpoints.state()
         self.stream.pos = Position(**vars(st.position))
-        # a fresh start drops every event of an earlier attempt; a resume those past its checkpoint
-        self.folder.trim_events(start if start > 0 else -1)
-        summaries = Summaries(tf, self.folder.path, self.model, self.words, self.probe_words)
+        # the step function traced (0.04-0.05 s; its compilation reuses the trace) for the graph summary
+        graph = self.model.train_steps.get_concrete_function().graph if start == 0 else None
+        with self.timed("summaries"):
+            # a fresh start drops every event of an earlier attempt; a resume those past its checkpoint
+            self.folder.trim_events(start if start > 0 else -1)
+            summaries = Summaries(tf, self.folder.path, self.model, self.words, self.probe_words)
+            if start == 0:
+                summaries.start(self.hparams, self.session_group, graph)
         K = self.train.steps_per_call
         shape_in = self.model.input_spec[0].shape.as_list()
         pad_in = np.zeros(shape_in, np.int32)
         pad_lab = np.zeros([K, self.model.batch_size], np.int32)
-        if start == 0:
-            summaries.start(self.hparams, self.session_group)
         t = self.train
         ckpt_due = Cadence(t.checkpoint_every, t.checkpoint_seconds)
         eval_due = Cadence(t.eval_every, t.eval_seconds, overhead=EVAL_OVERHEAD)
@@ -270,7 +278,9 @@ class Trainer:
                     t_iter = time.perf_counter()  # the next iteration: its batch wait and its steps
         finally:
             bar.close()
-            summaries.close()
+            with self.timed("summaries"):
+                summaries.close()
+        neighbours = summaries.neighbours if metrics else None
         if not metrics:  # resumed at the very end (killed after the last checkpoint)
             from .evaluate import evaluate_embeddings
 
@@ -280,4 +290,5 @@ class Trainer:
         last = st.last_loss
         return TrainResult(steps=step, final_loss=None if math.isnan(last) else last,
                            words_per_sec=st.words / max(secs, 1e-9),
-                           train_seconds=secs, resumed_from=start, metrics=metrics, stopped_early=stopped_early)
+                           train_seconds=secs, resumed_from=start, metrics=metrics, stopped_early=stopped_early,
+                           neighbours=neighbours)
