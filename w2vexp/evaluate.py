@@ -245,10 +245,13 @@ def metrics_of(items: dict, intervals: bool = False) -> dict:
     _syntactic, _n: questions answered), ws353, simlex (Spearman; None when too few pairs are in
     the vocabulary) and their _oov shares -- gensim's numbers -- and with `intervals` each
     metric's 95 % bootstrap interval as <metric>_lo and <metric>_hi (w2vexp.uncertainty)."""
+    return {**_analogy_metrics(items["analogy"], intervals), **_pair_metrics(items, intervals)}
+
+
+def _analogy_metrics(flags: np.ndarray, intervals: bool) -> dict:
     from . import uncertainty
 
     out = {}
-    flags = items["analogy"]
     sem = semantic_mask()
     for name, part in (("analogy_acc", flags >= 0), ("analogy_semantic", (flags >= 0) & sem),
                        ("analogy_syntactic", (flags >= 0) & ~sem)):
@@ -258,6 +261,13 @@ def metrics_of(items: dict, intervals: bool = False) -> dict:
             ci = uncertainty.accuracy_interval(right)
             out[name + "_lo"], out[name + "_hi"] = ci if ci else (None, None)
     out["analogy_n"] = int((flags >= 0).sum())
+    return out
+
+
+def _pair_metrics(items: dict, intervals: bool) -> dict:
+    from . import uncertainty
+
+    out = {}
     for key, fname in PAIR_FILES.items():
         model = items[key]
         gold = _pairs(fname)[1]
@@ -276,8 +286,29 @@ def metrics_of(items: dict, intervals: bool = False) -> dict:
 
 def evaluate_kv(kv, intervals: bool = False) -> dict:
     """`metrics_of(evaluation_items(kv))`: the numbers of gensim's evaluate_word_analogies and
-    evaluate_word_pairs, and with `intervals` their 95 % bootstrap intervals."""
-    return metrics_of(evaluation_items(kv), intervals)
+    evaluate_word_pairs, and with `intervals` their 95 % bootstrap intervals. The word pairs'
+    metrics are computed on a thread while the analogies' matrix products run (BLAS releases the
+    GIL): a wiki_sample run's final evaluation 0.245 -> 0.214 s (5 alternating runs)."""
+    import threading
+
+    _index_of(kv, RESTRICT_VOCAB)  # built once, before both use it
+    pairs: dict = {}
+
+    def word_pairs() -> None:
+        try:
+            pairs.update(_pair_metrics({k: pair_similarities(kv, f) for k, f in PAIR_FILES.items()}, intervals))
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            pairs["error"] = e
+
+    thread = threading.Thread(target=word_pairs, name="w2vexp-word-pairs")
+    thread.start()
+    try:
+        analogies = _analogy_metrics(analogy_flags(kv), intervals)
+    finally:
+        thread.join()
+    if "error" in pairs:
+        raise pairs["error"]
+    return {**analogies, **pairs}
 
 
 def evaluate_embeddings(words: list, emb: np.ndarray, intervals: bool = False) -> dict:
