@@ -103,7 +103,7 @@ class Trainer:
             self.checkpoints = Checkpoints(tf, model.checkpoint_items(), folder.path, train.keep_checkpoints,
                                            self.on_status)
         self.on_eval = on_eval  # (step, metrics) -> a reason to stop early, or None (w2vexp.pruning)
-        self.on_last_step = on_last_step  # (final embeddings) -> None, before the final evaluation
+        self.on_last_step = on_last_step  # (final embeddings) -> None, before the last histograms and evaluation
         self.busy_beside = busy_beside  # () -> whether another process of this run takes a core now
 
     def _waited(self, blocks):
@@ -240,11 +240,11 @@ class Trainer:
                     bar.update(n)
                     last = step == self.total_steps
                     checkpoint = last or ckpt_due(step)
+                    if last and self.on_last_step:  # the vectors writer works during the last histograms
+                        self.on_last_step(self.model.embeddings())  # and evaluation (asked first: done sooner)
                     if checkpoint if hist_due is None else (last or hist_due(step)):
                         with self.timed("summaries"):
                             summaries.histograms(step)
-                    if last and self.on_last_step:  # the vectors writer works during the final evaluation
-                        self.on_last_step(self.model.embeddings())
                     if last or eval_due(step):
                         # the vectors writer (a process) takes a core during the final evaluation
                         beside = blas_threads(available_cores() - 1) if last and self.on_last_step \
@@ -256,14 +256,14 @@ class Trainer:
                         stopped_early = self.on_eval(step, metrics) if self.on_eval and not last else None
                         if stopped_early:  # early stopping: the run ends here, as a finished run
                             with self.timed("summaries"):
-                                summaries.flush(last=True)
+                                summaries.flush()
                             with self.timed("checkpoints"):
                                 self.checkpoints.save(step, st)
                             log.info(f"step {step:,}: {stopped_early}")
                             break
                     if checkpoint:
                         with self.timed("summaries"):
-                            summaries.flush(last=last)  # events up to a checkpoint are on disk before it is
+                            summaries.flush()  # events up to a checkpoint are on disk before it is
                         with self.timed("checkpoints"):
                             self.checkpoints.save(step, st)
                         ckpt_due.reset()
