@@ -18,27 +18,29 @@ def _events(folder) -> dict:
 
 
 def test_batched_scalars_are_tf_summary_scalar_events(tmp_path):
-    from w2vexp.summaries import SCALARS, Summaries
+    from w2vexp.summaries import EAGER_ROWS, SCALARS, Summaries
     from w2vexp.tfsetup import import_tensorflow
 
     tf = import_tensorflow()
     rng = np.random.default_rng(0)
-    logged = [(s, float(rng.normal()), float(rng.uniform()), float(rng.uniform(1e5, 1e6))) for s in range(10, 310, 10)]
+    # more steps than EAGER_ROWS: written eagerly first, then by the compiled call
+    logged = [(s, float(rng.normal()), float(rng.uniform()), float(rng.uniform(1e5, 1e6))) for s in range(10, 1210, 10)]
     eager = tf.summary.create_file_writer(str(tmp_path / "eager"))
     with eager.as_default():
         for step, *values in logged:
             for tag, v in zip(SCALARS, values):
                 tf.summary.scalar(tag, v, step=step)
     eager.close()
-    for seconds in (0.0, 1e9):  # written at once, or only when flushed
+    for seconds in (0.0, 1e9):  # written at once (eagerly, then compiled), or only when flushed (compiled)
         summaries = Summaries(tf, tmp_path / f"batched-{seconds}", None, [], [], scalar_seconds=seconds)
         for step, *values in logged:
             summaries.scalars(step, *values)
         summaries.close()
+        assert summaries._write_scalars is not None and summaries._eager_rows == (EAGER_ROWS if seconds == 0 else 0)
         got = _events(tmp_path / f"batched-{seconds}")
         assert got == _events(tmp_path / "eager")
         assert set(got) == set(SCALARS) and all(plugin == "scalars" for _, plugin in got.values())
-        assert [s for s, _ in got["loss"][0]] == list(range(10, 310, 10))
+        assert [s for s, _ in got["loss"][0]] == list(range(10, 1210, 10))
 
 
 def test_evaluation_summary_is_tf_summary_scalar_and_text_events(tmp_path):

@@ -39,6 +39,7 @@ def session_group(overrides: list) -> str:
 
 
 SCALARS = ("loss", "lr", "words_per_sec")  # what the training loop logs every train.log_every steps
+EAGER_ROWS = 50  # steps' scalars written eagerly (1 ms each) before the compiled writer (0.05 s to trace)
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,6 +71,7 @@ class Summaries:
         self._pending: list = []  # logged (step, loss, lr, words_per_sec) not yet written
         self._written = time.perf_counter()
         self._write_scalars = None
+        self._eager_rows = 0  # steps' scalars written eagerly so far (`write_scalars`)
         self.neighbours: dict | None = None  # the probe words' neighbours at the last evaluation
 
     def start(self, hparams: dict, group: str, graph) -> None:
@@ -89,25 +91,27 @@ class Summaries:
 
     def scalars(self, step: int, loss: float, lr: float, words_per_sec: float) -> None:
         """Log `SCALARS` at `step`. They are written in batches, at most `scalar_seconds` apart
-        and at every `flush`, by one compiled call: one eager `tf.summary.scalar` costs about
-        1 ms beside the batch thread, 0.5-0.8 s of a 16 s run on `docs` with the training loop
-        waiting; TensorBoard sees the same events."""
+        and at every `flush` (`write_scalars`): one eager `tf.summary.scalar` a value costs
+        about 1 ms beside the batch thread, 0.5-0.8 s of a 16 s run on `docs` with the training
+        loop waiting; TensorBoard sees the same events."""
         self._pending.append((step, loss, lr, words_per_sec))
         if time.perf_counter() - self._written >= self.scalar_seconds:
             self.write_scalars()
 
-    def write_scalars(self, last: bool = False) -> None:
-        """Write the logged scalars not yet written. At the run's `last` write, when nothing was
-        compiled for it yet (a run of a few seconds), each step's values go out eagerly as one
-        summary (`_write_at_once`): tracing the compiled call costs 0.05 s, the eager writes of a
-        short run 0.02 s."""
+    def write_scalars(self) -> None:
+        """Write the logged scalars not yet written: each step's values eagerly as one summary
+        (`_write_at_once`, about 1 ms a step) until that has cost what tracing the compiled call
+        costs (0.05 s: `EAGER_ROWS` steps' rows), then by the compiled call -- the rule that never
+        pays more than twice the cheaper of the two whatever the run's length (a run of a few
+        seconds never traces it; skip-gram on wiki_sample traced it 2 s in, 0.06 s)."""
         self._written = time.perf_counter()
         if not self._pending:
             return
         steps = np.array([p[0] for p in self._pending], dtype=np.int64)
         values = np.array([p[1:] for p in self._pending], dtype=np.float32)
         self._pending = []
-        if last and self._write_scalars is None:
+        if self._write_scalars is None and self._eager_rows + len(steps) <= EAGER_ROWS:
+            self._eager_rows += len(steps)
             for step, row in zip(steps, values):
                 self._write_at_once(int(step), dict(zip(SCALARS, row)))
             return
@@ -191,11 +195,11 @@ class Summaries:
         self._write_at_once(step, values, {"nearest_neighbours": "\n".join(rows)})
         return m
 
-    def flush(self, last: bool = False) -> None:
-        """Write what is pending to disk (`last`: the run's last write, see `write_scalars`)."""
-        self.write_scalars(last)
+    def flush(self) -> None:
+        """Write what is pending to disk."""
+        self.write_scalars()
         self.writer.flush()
 
     def close(self) -> None:
-        self.flush(last=True)
+        self.flush()
         self.writer.close()
