@@ -66,7 +66,7 @@ def test_the_rule_keeps_groups_that_divide_the_batch_and_shrinks_batches_for_sma
     from w2vexp.auto import resolve
 
     cfg = _compose()
-    assert resolve(cfg, examples_per_epoch=1e7) == {"batch_size": 4096, "lr": 1.75, "loss.shared_negatives": 8,
+    assert resolve(cfg, examples_per_epoch=1e6) == {"batch_size": 4096, "lr": 1.75, "loss.shared_negatives": 8,
                                                     "loss.negative_groups": 16}
     cfg = _compose("model=cbow")  # a CBOW example is a whole window: a pool per 128 of them
     assert resolve(cfg, examples_per_epoch=1e7) == {"batch_size": 1024, "lr": 2.0, "loss.shared_negatives": 8,
@@ -84,9 +84,26 @@ def test_sgds_lr_shrinks_when_one_word_dominates_the_examples():
     keep theirs."""
     from w2vexp.auto import resolve
 
-    assert resolve(_compose(), 1e7, max_share=0.0144)["lr"] == 1.75
-    assert resolve(_compose(), 1e7, max_share=0.078)["lr"] == pytest.approx(1.75 * 0.031 / 0.078, abs=1e-4)
+    assert resolve(_compose(), 1e6, max_share=0.0144)["lr"] == 1.75
+    assert resolve(_compose(), 1e6, max_share=0.078)["lr"] == pytest.approx(1.75 * 0.031 / 0.078, abs=1e-4)
     assert resolve(_compose("optimizer=adam"), 1e7, max_share=0.078)["lr"] == 0.01
+
+
+def test_skipgrams_lr_shrinks_with_the_runs_length():
+    """Skip-gram with sgd and neg keeps LR up to LONG_RUN_STEPS steps and takes a smaller
+    constant step on longer runs (the docstring corpus's 28.6k steps: 1.1807); CBOW, another
+    schedule, another optimizer or a set lr keep theirs; train.steps counts when set."""
+    from w2vexp.auto import LONG_RUN_STEPS, resolve
+
+    examples = lambda steps: steps * 4096 / 5  # noqa: E731 - an epoch's examples for `steps` steps of 4096 in 5 epochs
+    assert resolve(_compose(), examples(LONG_RUN_STEPS))["lr"] == 1.75
+    assert resolve(_compose(), examples(28_608))["lr"] == 1.1807
+    assert resolve(_compose(), examples(28_608), max_share=0.062)["lr"] == pytest.approx(1.1807 / 2, abs=1e-4)
+    assert resolve(_compose("train.steps=2000"), examples(28_608))["lr"] == 1.75
+    assert resolve(_compose("model=cbow"), 1e9)["lr"] == 2.0
+    assert resolve(_compose("optimizer.schedule=linear"), examples(28_608))["lr"] == 1.75
+    assert resolve(_compose("optimizer=adagrad"), examples(28_608))["lr"] == 0.5
+    assert "lr" not in resolve(_compose("lr=1.75"), examples(28_608))
 
 
 def test_experiment_paper_table1_sweeps_the_papers_grid():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -92,7 +91,7 @@ def build(cfg: DictConfig, corpus) -> tuple:
     kept = corpus.counts * keep_probabilities(corpus.counts, cfg.subsample)
     chosen = auto.resolve(cfg, epoch_examples, max_share=float(kept.max() / max(kept.sum(), 1e-12)))
     t = cfg.train
-    total_steps = int(t.steps) if t.steps is not None else max(1, math.ceil(t.epochs * epoch_examples / cfg.batch_size))
+    total_steps = auto.total_steps(t, epoch_examples, cfg.batch_size)
     model = Word2Vec(cfg.model.name, cfg.loss, cfg.optimizer, corpus.counts, embed_size=cfg.embed_size,
                      batch_size=cfg.batch_size, window=cfg.window, seed=cfg.seed, lr=cfg.lr, total_steps=total_steps,
                      steps_per_call=t.steps_per_call, jit_compile=t.jit_compile, fused=t.fused)
