@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+OVERHEADS = ("evaluate", "checkpoints", "summaries", "exports")  # the run.json time parts whose share is bounded (10 %)
 sys.path.insert(0, str(HERE))
 
 from corpora import corpus_path  # noqa: E402
@@ -187,6 +188,11 @@ def compare(name: str, corpus: Path, model: str, runs: int, extra: list, shared:
         ratios = [w["wps"] / g["wps"] for w, g in zip(res[t]["w2vexp"], res[t]["gensim"])]
         print(f"  ratio w2vexp/gensim whole-command words/s: median {statistics.median(ratios):.2f} "
               f"(range {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+        shares = [100 * sum(r["time"].get(k, 0.0) for k in OVERHEADS) / r["time"]["total"]
+                  for r in res[t]["w2vexp"] if r["time"] and r["time"].get("total")]
+        if shares:
+            print(f"  w2vexp overheads ({', '.join(OVERHEADS)}, each with its set-up): median "
+                  f"{statistics.median(shares):.1f}% of the run (range {min(shares):.1f}-{max(shares):.1f}%)", flush=True)
         print("  " + differences(res[t]["w2vexp"], res[t]["gensim"]), flush=True)
     return res
 
