@@ -52,6 +52,23 @@ def test_metrics_are_gensims_own(kv):
     assert right == pytest.approx(len(total["correct"]))
 
 
+def test_evaluation_on_two_threads_gives_the_one_thread_numbers_and_errors(kv, monkeypatch):
+    """evaluate_kv computes the word pairs beside the analogies: the same dict, key for key, as
+    metrics_of(evaluation_items) with intervals; a failure in the pairs' thread is raised."""
+    from w2vexp import evaluate
+
+    m = evaluate_kv(kv, intervals=True)
+    assert list(m.items()) == list(evaluate.metrics_of(evaluate.evaluation_items(kv), intervals=True).items())
+    assert m["ws353_lo"] is not None and m["analogy_acc_hi"] is not None
+
+    def unreadable(kv, fname, restrict_vocab=evaluate.RESTRICT_VOCAB):
+        raise OSError(f"{fname} cannot be read")
+
+    monkeypatch.setattr(evaluate, "pair_similarities", unreadable)
+    with pytest.raises(OSError, match="cannot be read"):
+        evaluate_kv(kv)
+
+
 @pytest.fixture(scope="module")
 def wiki_word2vec():
     """gensim's Word2Vec trained briefly on the wiki_sample text: real vectors."""
