@@ -174,15 +174,16 @@ class Summaries:
         self.tf.summary.write(tag, data, metadata=metadata.create_summary_metadata(display_name=None,
                                                                                    description=None))
 
-    def evaluate(self, step: int, intervals: bool = False) -> dict:
+    def evaluate(self, step: int, intervals: bool = False, busy_beside=None) -> dict:
         """Analogy / WordSim-353 / SimLex-999 of the current embeddings, logged as eval/* (with
         `intervals`, the final evaluation, also their 95 % bootstrap intervals as eval/*_lo and
-        eval/*_hi), and a text summary of the probe words' nearest neighbours."""
+        eval/*_hi), and a text summary of the probe words' nearest neighbours. `busy_beside`:
+        as `w2vexp.evaluate.evaluate_kv`'s."""
         from . import artifacts
         from .evaluate import METRICS, evaluate_embeddings
 
         emb = self.model.embeddings()
-        m = evaluate_embeddings(self.words, emb, intervals)
+        m = evaluate_embeddings(self.words, emb, intervals, busy_beside)
         rows = ["| word | nearest neighbours |", "| --- | --- |"]
         probes = artifacts.probe_words(self.probe_words, self.words)
         self.neighbours = artifacts.nearest(emb, self.words, probes, 8)

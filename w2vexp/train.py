@@ -27,7 +27,7 @@ from .rundir import RunFolder
 from .cadence import EVAL_OVERHEAD, Cadence, KernelThreads, block_sizes
 from .state import Checkpoints, first_line
 from .summaries import Summaries
-from .tfsetup import available_cores, blas_threads, configured_threads
+from .tfsetup import configured_threads
 
 log = logging.getLogger("w2vexp")
 
@@ -246,11 +246,8 @@ class Trainer:
                         with self.timed("summaries"):
                             summaries.histograms(step)
                     if last or eval_due(step):
-                        # the vectors writer (a process) takes a core during the final evaluation
-                        beside = blas_threads(available_cores() - 1) if last and self.on_last_step \
-                            else contextlib.nullcontext()
-                        with self.timed("evaluate") as clock, beside:
-                            metrics = summaries.evaluate(step, intervals=last)
+                        with self.timed("evaluate") as clock:  # the vectors writer may work beside it
+                            metrics = summaries.evaluate(step, intervals=last, busy_beside=self.busy_beside)
                         eval_due.cost(clock.seconds)
                         log.info(f"step {step:,} evaluation: {format_metrics(metrics)}")
                         stopped_early = self.on_eval(step, metrics) if self.on_eval and not last else None
