@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,13 @@ def w2vexp(work: Path, *args: str, wait: bool = True):
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="w2vexp-sha-"))
+    try:
+        table(work)
+    finally:  # 85 MB of run folders a table
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def table(work: Path) -> None:
     rows = []
     w2vexp(work, "-m", "name=grid", f"loss={LOSSES}", "model=skipgram,cbow", "seed=1,2", *SMALL)
     for info in sorted((work / "outputs" / "grid").glob("*/run.json")):
