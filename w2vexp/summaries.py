@@ -5,6 +5,7 @@ evaluations (`eval/*` scalars and a text table of the probe words' nearest neigh
 from __future__ import annotations
 
 import functools
+import importlib
 import time
 
 import numpy as np
@@ -43,18 +44,10 @@ EAGER_ROWS = 50  # steps' scalars written eagerly (1 ms each) before the compile
 
 
 @functools.lru_cache(maxsize=None)
-def _scalar_metadata():
-    """The scalar plugin's metadata, as tf.summary.scalar writes it with each value."""
-    from tensorboard.plugins.scalar import metadata
-
-    return metadata.create_summary_metadata(display_name=None, description=None)
-
-
-@functools.lru_cache(maxsize=None)
-def _text_metadata():
-    """The text plugin's metadata, as tf.summary.text writes it with each value."""
-    from tensorboard.plugins.text import metadata
-
+def _metadata(plugin: str):
+    """TensorBoard's `plugin` (scalar, text, histogram) metadata, as tf.summary.scalar / text /
+    histogram write it with each value."""
+    metadata = importlib.import_module(f"tensorboard.plugins.{plugin}.metadata")
     return metadata.create_summary_metadata(display_name=None, description=None)
 
 
@@ -116,7 +109,7 @@ class Summaries:
                 self._write_at_once(int(step), dict(zip(SCALARS, row)))
             return
         if self._write_scalars is None:
-            tf, writer, scalar = self.tf, self.writer, _scalar_metadata()
+            tf, writer, scalar = self.tf, self.writer, _metadata("scalar")
 
             def write(steps, values):  # values [n, len(SCALARS)] float32, written step by step
                 def body(i):  # tf.summary.scalar's events (its tags without the loop's name scope)
@@ -139,7 +132,7 @@ class Summaries:
         from tensorboard.compat.proto import summary_pb2
         from tensorboard.util import tensor_util
 
-        scalar, text = _scalar_metadata(), _text_metadata()
+        scalar, text = _metadata("scalar"), _metadata("text")
         summary = summary_pb2.Summary(value=[
             summary_pb2.Summary.Value(tag=tag, metadata=scalar, tensor=tensor_util.make_tensor_proto(np.float32(v)))
             for tag, v in values.items()] + [
@@ -160,8 +153,6 @@ class Summaries:
         `tf.summary.histogram` builds a [values, buckets] one-hot matrix, 0.1-0.2 s per matrix,
         and TensorFlow's own eager min / max / histogram_fixed_width took 0.05 s at a run's
         first histograms (their kernels made on first use), np.histogram 0.01 s a matrix."""
-        from tensorboard.plugins.histogram import metadata
-
         x = np.asarray(values).reshape(-1)  # float32: no float64 copy of a large matrix
         lo, hi = float(x.min()), float(x.max())
         if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -171,8 +162,7 @@ class Summaries:
             lo, hi = float(x.min()), float(x.max())
         counts, edges = np.histogram(x, bins=buckets, range=(lo, hi if hi > lo else lo + 1.0))
         data = np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
-        self.tf.summary.write(tag, data, metadata=metadata.create_summary_metadata(display_name=None,
-                                                                                   description=None))
+        self.tf.summary.write(tag, data, metadata=_metadata("histogram"))
 
     def evaluate(self, step: int, intervals: bool = False, busy_beside=None) -> dict:
         """Analogy / WordSim-353 / SimLex-999 of the current embeddings, logged as eval/* (with
