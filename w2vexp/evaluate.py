@@ -238,7 +238,12 @@ PAIR_FILES = {"ws353": WS353, "simlex": SIMLEX}
 def evaluation_items(kv) -> dict:
     """What every metric is computed from, item by item (for intervals and paired tests):
     `analogy` flags per question, `ws353` / `simlex` model similarities per pair."""
-    return {"analogy": analogy_flags(kv), **{k: pair_similarities(kv, f) for k, f in PAIR_FILES.items()}}
+    return {"analogy": analogy_flags(kv), **_pair_items(kv)}
+
+
+def _pair_items(kv) -> dict:
+    """The model's similarity of each pair, per word-pair file (`PAIR_FILES`)."""
+    return {k: pair_similarities(kv, f) for k, f in PAIR_FILES.items()}
 
 
 def metrics_of(items: dict, intervals: bool = False) -> dict:
@@ -294,7 +299,7 @@ def evaluate_kv(kv, intervals: bool = False, busy_beside=None) -> dict:
     the work evenly and would wait for the one sharing a core). In a run's final evaluation the
     vectors writer works beside the pairs and is mostly done when the products start: wiki_sample
     CBOW 0.200 -> 0.155 s (6 alternating runs; the products on one core beside it before)."""
-    pairs = _pair_metrics({k: pair_similarities(kv, f) for k, f in PAIR_FILES.items()}, intervals)
+    pairs = _pair_metrics(_pair_items(kv), intervals)
     if busy_beside is None:
         flags = analogy_flags(kv)
     else:

@@ -141,7 +141,8 @@ def import_tensorflow():
     them during the import and 50 smaller ones took 0.3 s of every run's start-up here (of an
     import of 1.75 s), and later full collections would walk them again.
 
-    TensorFlow's API modules are executed when first used (`_UnusedApiDeferred`)."""
+    TensorFlow's API modules are executed when first used, or for most of them each name is
+    imported when first asked for (`_UnusedApiDeferred`)."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     finish_preload()
