@@ -296,23 +296,16 @@ from w2vexp.artifacts import VectorsWriter, write_vectors
 
 words = [f"w{i}" for i in range(50)]
 emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
-for fate in ("asked", "importing", "asked at once", "died"):
+for fate in ("asked", "asked at once", "died"):
     folder = Path(sys.argv[1]) / fate
     folder.mkdir()
     writer = VectorsWriter.start()
-    if fate == "asked":  # as a run does: import early, hand the vectors over after the last step
+    if fate == "asked":  # as a run does: hand the vectors over after the last step, then evaluate
         assert not writer.busy()
-        writer.import_gensim()
-        assert writer.busy()  # gensim's import takes a while: the trainer does not time blocks meanwhile
-        while writer.busy():
-            pass
         writer.ask(folder, words, emb)
         while writer.busy():  # writing them: the final evaluation's matrix products wait for a core
             pass
         assert (folder / "vectors.txt").is_file()
-    if fate == "importing":  # told to import, asked before it said it has: the answer still comes
-        writer.import_gensim()
-        writer.ask(folder, words, emb)
     if fate == "died":
         writer._process.kill()
         writer._process.join()
@@ -320,8 +313,7 @@ for fate in ("asked", "importing", "asked at once", "died"):
     assert not writer.busy()
     writer.close()
     assert not writer._process.is_alive()
-    if fate != "died":
-        assert "gensim" not in sys.modules, "the parent imported gensim"
+assert "gensim" not in sys.modules, "gensim was imported"
 idle = VectorsWriter.start()
 idle.close()
 assert idle._process.exitcode == 0
@@ -331,16 +323,15 @@ print("ok")
 
 def test_vectors_writer_process(tmp_path):
     """The forked vectors writer (a fresh process: it forks only before TensorFlow is imported)
-    writes the three files gensim loads, told to import gensim first (and says when it has) or
-    not, busy while importing and while writing, while the parent never imports gensim; one let go without a request exits; when it
-    died, the parent writes the files itself."""
+    writes the three files gensim loads, busy while writing, and nothing imports gensim; one let
+    go without a request exits; when it died, the parent writes the files itself."""
     from gensim.models import KeyedVectors
 
     p = subprocess.run([sys.executable, "-c", _KV_WRITER_SCRIPT, str(tmp_path)], capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
     emb = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
-    for fate in ("asked", "importing", "asked at once", "died"):
+    for fate in ("asked", "asked at once", "died"):
         folder = tmp_path / fate
         for kv in (KeyedVectors.load(str(folder / "vectors.kv"), mmap="r"),
                    KeyedVectors.load_word2vec_format(str(folder / "vectors.txt")),
@@ -348,6 +339,48 @@ def test_vectors_writer_process(tmp_path):
             assert kv.index_to_key == [f"w{i}" for i in range(50)] and np.array_equal(kv.vectors, emb)
         assert sorted(p.name for p in folder.iterdir()) == ["vectors.bin", "vectors.kv", "vectors.kv.vectors.npy",
                                                            "vectors.txt"]
+
+
+_KV_BYTES_SCRIPT = """
+import pickle, sys
+from pathlib import Path
+import numpy as np
+from w2vexp.artifacts import _keyed_vectors_state, _pickle_keyed_vectors, keyed_vectors, write_keyed_vectors
+
+folder, words = Path(sys.argv[1]), ["UNK", "the", "café", "naïve", "東京", "x"] + [f"w{i}" for i in range(40000)]
+emb = np.random.default_rng(2).normal(size=(len(words), 7)).astype(np.float32)
+for sub in ("ours", "gensim"):
+    (folder / sub).mkdir()
+tmp, when = folder / "gensim" / ".vectors.kv.tmp", "2026-01-02T03:04:05.678901"
+write_keyed_vectors(folder / "ours", words, emb)
+with open(folder / "stand-in", "wb") as fh:  # for gensim's path, at a set moment
+    _pickle_keyed_vectors(fh, _keyed_vectors_state(words, emb.shape[1], str(tmp), when))
+assert not [m for m in sys.modules if m.startswith("gensim")], "gensim was imported"
+keyed_vectors(words, emb).save(str(tmp), sep_limit=0)  # what write_keyed_vectors does, by gensim
+theirs = tmp.read_bytes()
+their_when = pickle.loads(theirs).lifecycle_events[-1]["datetime"]
+with open(folder / "real", "wb") as fh:  # gensim imported now: its own class
+    _pickle_keyed_vectors(fh, _keyed_vectors_state(words, emb.shape[1], str(tmp), their_when))
+assert (folder / "real").read_bytes() == theirs, "not gensim's bytes"
+if len(their_when) == len(when):  # isoformat leaves out a microsecond of 0
+    assert (folder / "stand-in").read_bytes() == theirs.replace(their_when.encode(), when.encode()), "not gensim's bytes"
+assert (folder / "ours" / "vectors.kv.vectors.npy").read_bytes() == Path(f"{tmp}.vectors.npy").read_bytes()
+print("ok")
+"""
+
+
+def test_vectors_kv_is_gensims_bytes(tmp_path):
+    """vectors.kv is written without importing gensim, yet byte for byte what gensim's
+    KeyedVectors.save(sep_limit=0) writes for the same words, vectors, path and moment (40k
+    words: the pickle spans several frames), and its .npy side file too; gensim loads it."""
+    from gensim.models import KeyedVectors
+
+    p = subprocess.run([sys.executable, "-c", _KV_BYTES_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
+    kv = KeyedVectors.load(str(tmp_path / "ours" / "vectors.kv"), mmap="r")
+    assert kv.index_to_key[:6] == ["UNK", "the", "café", "naïve", "東京", "x"] and kv.key_to_index["東京"] == 4
+    assert isinstance(kv.vectors, np.memmap) and kv.vectors.shape == (40006, 7)
 
 
 def test_vectors_txt_values_read_back_exactly_for_any_float32():

@@ -37,38 +37,89 @@ def keyed_vectors(words: list, emb: np.ndarray):
     return kv
 
 
+KEYED_VECTORS = ("gensim.models.keyedvectors", "KeyedVectors")  # the class a vectors.kv names
+PICKLE_PROTOCOL = 4  # gensim.utils.PICKLE_PROTOCOL
+
+
 def write_keyed_vectors(folder: Path, words: list, emb: np.ndarray) -> None:
-    """`vectors.kv`, gensim's own format, its matrix in `vectors.kv.vectors.npy` so that
-    `KeyedVectors.load(..., mmap='r')` maps it instead of reading it (what the tools load);
-    written under a temporary name and renamed, side files first."""
+    """`vectors.kv`, gensim's own format: byte for byte what `keyed_vectors(words, emb)
+    .save(path, sep_limit=0)` writes (tested against gensim), without importing gensim (0.6 s of
+    CPU, most of it SciPy's stats: 0.06 s of a wiki_sample CBOW run's wall time on 2 cores). That
+    is the matrix in `vectors.kv.vectors.npy`, so that `KeyedVectors.load(..., mmap='r')` maps it
+    instead of reading it (what the tools load), and a pickle of the object's other attributes
+    (`_keyed_vectors_state`). Written under a temporary name and renamed, side file first."""
     folder = Path(folder)
     tmp = folder / f".{VECTORS_KV}.tmp"
-    keyed_vectors(words, emb).save(str(tmp), sep_limit=0)  # every array in a .npy of its own: memory-mappable
-    for side in folder.glob(f"{tmp.name}.*.npy"):
-        side.replace(folder / (VECTORS_KV + side.name[len(tmp.name):]))
+    side = Path(f"{tmp}.vectors.npy")  # gensim's subname(fname, "vectors")
+    np.save(side, np.ascontiguousarray(emb, dtype=np.float32))
+    with open(tmp, "wb") as fh:
+        _pickle_keyed_vectors(fh, _keyed_vectors_state(words, emb.shape[1], str(tmp)))
+    side.replace(folder / f"{VECTORS_KV}.vectors.npy")
     tmp.replace(folder / VECTORS_KV)
 
 
+def _keyed_vectors_state(words: list, vector_size: int, fname: str, when: str | None = None) -> dict:
+    """The attributes gensim 4's KeyedVectors pickles when saved with its matrix apart: those of
+    `KeyedVectors(vector_size, count=0)` after `add_vectors(words, ...)`, the "saving" lifecycle
+    event (`SaveLoad.add_lifecycle_event`, at `when`, default now) and what `_save_specials`
+    records, in the order gensim sets them."""
+    import platform
+    import sys
+    from datetime import datetime
+    from importlib.metadata import version
+
+    words = list(words)
+    event = {"fname_or_handle": fname, "separately": "None", "sep_limit": 0, "ignore": frozenset(),
+             "datetime": when or datetime.now().isoformat(), "gensim": version("gensim"), "python": sys.version,
+             "platform": platform.platform(), "event": "saving"}
+    return {"vector_size": int(vector_size), "index_to_key": words, "next_index": 0,
+            "key_to_index": {w: i for i, w in enumerate(words)}, "norms": None, "expandos": {},
+            "mapfile_path": None, "lifecycle_events": [event],
+            "__numpys": ["vectors"], "__scipys": [], "__ignoreds": [], "__recursive_saveloads": []}
+
+
+def _pickle_keyed_vectors(fh, state: dict) -> None:
+    """pickle.dump of a KeyedVectors with these attributes, as gensim's `utils.pickle` does. The
+    pickle names the class by its module and name only, and pickle imports that module to check
+    that the name leads back to the class it saves: unless gensim's module is loaded, stand-in
+    modules (gensim, gensim.models and the one holding a class of that name) are in sys.modules
+    while the dump runs -- nothing of this program imports gensim meanwhile: the vectors
+    writer's process does nothing else, and a run's own process writes the files after training."""
+    import pickle
+    import sys
+    import types
+
+    module_name, class_name = KEYED_VECTORS
+    stand_ins = {}
+    if module_name not in sys.modules:
+        parts = module_name.split(".")
+        for name in (".".join(parts[:i]) for i in range(1, len(parts) + 1)):
+            if name not in sys.modules:
+                stand_ins[name] = sys.modules[name] = types.ModuleType(name)
+        setattr(sys.modules[module_name], class_name, type(class_name, (), {"__module__": module_name}))
+    try:
+        cls = getattr(sys.modules[module_name], class_name)
+        kv = cls.__new__(cls)
+        kv.__dict__.update(state)
+        pickle.dump(kv, fh, protocol=PICKLE_PROTOCOL)
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
 def _vectors_child(conn, parent_end) -> None:
-    """The body of `VectorsWriter`'s process: wait for "import" (then import gensim and answer
-    "imported") and for (folder, words, vectors), write the vector files, answer None or the
-    error. Exits when the parent closes its end of the pipe (or dies) without asking."""
+    """The body of `VectorsWriter`'s process: wait for (folder, words, vectors), write the vector
+    files, answer None or the error. Exits when the parent closes its end of the pipe (or dies)
+    without asking."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     parent_end.close()  # so that the parent's exit, however it happens, reads here as EOF
     try:
-        message = conn.recv()
-        if message == "import":
-            try:
-                import gensim.models  # noqa: F401 - the point of this process: imported before it is needed
-            except BaseException:  # noqa: BLE001 - the parent writes the file itself and meets the error
-                pass
-            conn.send("imported")
-            message = conn.recv()
+        folder, words, emb = conn.recv()
     except (EOFError, OSError):
         return
-    folder, words, emb = message
     try:
         _write_vector_files(Path(folder), words, emb)
         conn.send(None)
@@ -78,21 +129,15 @@ def _vectors_child(conn, parent_end) -> None:
 
 class VectorsWriter:
     """Writes the vector files (`write_vectors`) in a process forked before TensorFlow is
-    imported, so that the training process never imports gensim and the files are written while
-    it runs the final evaluation. gensim is imported there when told (`import_gensim`: once the
-    corpus is prepared, on the core the corpus child frees while this process still imports
-    TensorFlow); the final vectors arrive by `ask` (right after the last step). In this process
-    gensim's import (0.6 s of CPU, most of it SciPy's stats) took 0.3-0.4 s of a wiki_sample
-    run's wall time beside the training loop on 2 cores, and 0.3 s of `docs`' preparation beside
-    TensorFlow's import and the corpus child. `start()` gives None where forking is unsafe
-    (TensorFlow already imported: the later jobs of an in-process sweep) or impossible;
-    `write_vectors` then writes the files here."""
+    imported, so that they are written while the training process runs its final evaluation
+    (wiki_sample's: 0.07 s on the other core); the final vectors arrive by `ask` (right after the
+    last step). `start()` gives None where forking is unsafe (TensorFlow already imported: the
+    later jobs of an in-process sweep) or impossible; `write_vectors` then writes the files here."""
 
     def __init__(self, process, conn) -> None:
         self._process, self._conn = process, conn
         self._asked = False
         self._answered = False  # its answer to `ask` has arrived (seen by `busy`, read by `done`)
-        self._importing = False  # told to import gensim, and not yet said it has
 
     @classmethod
     def start(cls) -> "VectorsWriter | None":
@@ -111,31 +156,9 @@ class VectorsWriter:
         theirs.close()
         return cls(process, mine)
 
-    def _send(self, message) -> bool:
-        try:
-            self._conn.send(message)
-            return True
-        except OSError:  # the process is gone
-            return False
-
-    def import_gensim(self) -> None:
-        """Have the process import gensim now."""
-        self._importing = self._send("import")
-
     def busy(self) -> bool:
-        """Whether the process takes a core beside this process's work: importing gensim (about
-        0.6 s of CPU: on a large corpus the import starts when its preparation ends, as training
-        starts), or writing the files it was asked for (0.07 s for wiki_sample, during the last
-        histograms and the final evaluation)."""
-        if self._importing:
-            try:
-                if self._conn.poll():
-                    self._conn.recv()  # "imported"
-                    self._importing = False
-            except (EOFError, OSError):
-                self._importing = False
-            if self._importing:
-                return True
+        """Whether the process takes a core beside this process's work: writing the files it was
+        asked for (during the last histograms and the final evaluation)."""
         if self._asked and not self._answered:
             try:
                 self._answered = self._conn.poll()
@@ -147,18 +170,21 @@ class VectorsWriter:
         """Hand the final vectors over (once; later calls do nothing); `done()` says whether
         the files were written."""
         if not self._asked:
-            self._asked = self._send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
+            try:
+                self._conn.send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
+                self._asked = True
+            except OSError:  # the process is gone
+                pass
 
     def done(self) -> bool:
         """Wait for the answer: True once the files are written, False if the process failed."""
         if not self._asked:
             return False
         try:
-            while self.busy():  # its "imported" comes first
-                self._conn.poll(None)
             error = self._conn.recv()
         except (EOFError, OSError):
             error = "the process ended without an answer"
+        self._answered = True
         if error is not None:
             log.debug("vectors writer: %s; writing the files here", error)
         return error is None

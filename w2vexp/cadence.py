@@ -59,10 +59,10 @@ class KernelThreads:
     thread alone (1). Its result is bitwise the same either way, so this only picks the faster:
     after `warmup` blocks it times `trials` blocks of each, alternately (seconds per step of the
     whole loop iteration: waiting for the batch builder, which shares the cores, included), then
-    keeps the calling thread if it was faster by `margin`, else all threads (the trainer does not
-    time blocks while the vectors writer imports gensim beside them: on `zipf` that import, which
-    starts when the corpus is prepared, made one thread look faster for CBOW, 0.88 against 0.99
-    ms a step, where the op alone takes 0.59 on one and 0.43 on all). On this project's 2
+    keeps the calling thread if it was faster by `margin`, else all threads (work beside the
+    trials misleads them: on `zipf`, gensim's import in the vectors writer, which it no longer
+    does, made one thread look faster for CBOW, 0.88 against 0.99 ms a step, where the op alone
+    takes 0.59 on one and 0.43 on all). On this project's 2
     cores all threads win for skip-gram and, since the batch builder's loops are C, mostly for
     CBOW too (there the two are within a few percent); with one intra-op thread there is nothing
     to choose."""

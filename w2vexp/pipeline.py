@@ -2,7 +2,7 @@
 `w2vexp.reproduce`, the tests).
 
     train(cfg, run_dir, overrides)
-      validate -> lock the run folder -> fork the vectors writer (it imports gensim) ->
+      validate -> lock the run folder -> fork the vectors writer ->
       prepare the corpus (while TensorFlow imports) -> configure TensorFlow -> build the Trainer ->
       restore the newest good checkpoint -> train -> export vectors and projector -> run.json
 
@@ -111,9 +111,8 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -
     if xla_cache:  # XLA reads its cache flag when TensorFlow is imported
         configure_compile_cache(xla_cache)
     prepare = functools.partial(prepare_corpus, cfg.data, **vocab_of(cfg))
-    # the corpus is prepared in a child while TensorFlow loads; the vectors writer imports
-    # gensim on the core that child frees (beside both, it slowed both)
-    import_while(prepare, quick_fail=failure_window(cfg.data), then=writer and writer.import_gensim)
+    # the corpus is prepared in a child while TensorFlow loads
+    import_while(prepare, quick_fail=failure_window(cfg.data))
     corpus = prepare()
     t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size

@@ -374,29 +374,20 @@ def _quiet_child(work, args) -> None:
     os._exit(0)
 
 
-def import_while(work, *args, quick_fail: float = 0.3, then=None) -> None:
+def import_while(work, *args, quick_fail: float = 0.3) -> None:
     """Run work(*args) in a forked child while this process imports TensorFlow (3-5 s of
     start-up), on another core; return when both are done. For work whose result lands on disk,
     such as preparing the corpus into its cache: the caller then runs it again and finds it
     done (or meets its error). Work that fails within `quick_fail` seconds (a missing or binary
-    file) is left to the caller before the import, so bad input still fails at once. `then()`
-    is called (on a thread) as soon as the child is done, while the import may still run: for
-    work that should take the core the child frees. Without fork, or once TensorFlow is
-    imported (a later job of an in-process sweep; forking then is unsafe), nothing is forked
-    and `then()` is called at once."""
+    file) is left to the caller before the import, so bad input still fails at once. Without
+    fork, or once TensorFlow is imported (a later job of an in-process sweep; forking then is
+    unsafe), nothing is forked."""
     if not can_fork():
-        if then is not None:
-            then()
         return
     import multiprocessing
-    import threading
-    from multiprocessing.connection import wait
 
     child = multiprocessing.get_context("fork").Process(target=_quiet_child, args=(work, args), daemon=True)
     child.start()
-    if then is not None:  # the sentinel reads as ready once the child exits (the main thread reaps it)
-        threading.Thread(target=lambda: (wait([child.sentinel]), then()), daemon=True,
-                         name="w2vexp-after-child").start()
     child.join(quick_fail)
     if child.exitcode not in (None, 0):
         return

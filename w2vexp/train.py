@@ -208,8 +208,7 @@ class Trainer:
                     losses, lrs = self.model.train_steps(x, y, np.int32(n))
                     losses, lrs = losses.numpy()[:n], lrs.numpy()[:n]
                     dt = time.perf_counter() - t0
-                    # blocks timed while the vectors writer imports gensim beside them would mislead the choice
-                    if n == K and not kernel_threads.decided and not (self.busy_beside and self.busy_beside()):
+                    if n == K and not kernel_threads.decided:
                         kernel_threads.took(time.perf_counter() - t_iter, n, kernel_setting)
                         if kernel_threads.decided:
                             log.info(kernel_threads.decided)
