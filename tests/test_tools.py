@@ -63,6 +63,28 @@ def test_evaluation_gives_the_same_numbers_whoever_works_beside_it(kv):
     assert dict(expected)["ws353_lo"] is not None and dict(expected)["analogy_acc_hi"] is not None
 
 
+def test_a_stored_evaluation_index_gives_the_same_numbers(kv, tmp_path, monkeypatch):
+    """The index a run's corpus child stores beside the prepared corpus (`store_index`) is what
+    a later process loads instead of parsing the data files and indexing the questions: the same
+    metrics, key for key; an index of other words, or a broken file, is not used."""
+    from w2vexp import evaluate
+
+    words = list(kv.index_to_key)
+    expected = list(evaluate_kv(kv, intervals=True).items())
+    evaluate.store_index(words, tmp_path)
+    assert (tmp_path / evaluate.INDEX_FILE).is_file()
+    monkeypatch.setattr(evaluate, "_INDEXES", {})
+    monkeypatch.setattr(evaluate, "_READ", {})
+    evaluate._analogy_questions.cache_clear()
+    evaluate.prepare(words, tmp_path)
+    assert evaluate._analogy_questions.cache_info().currsize == 0 and evaluate._READ  # loaded, not parsed
+    assert list(evaluate_kv(kv, intervals=True).items()) == expected
+    assert evaluate._analogy_questions.cache_info().currsize == 0
+    assert not evaluate._load_index(tmp_path, tuple(words[1:]))  # another vocabulary
+    (tmp_path / evaluate.INDEX_FILE).write_bytes(b"not a pickle")
+    assert not evaluate._load_index(tmp_path, tuple(words))
+
+
 @pytest.fixture(scope="module")
 def wiki_word2vec():
     """gensim's Word2Vec trained briefly on the wiki_sample text: real vectors."""

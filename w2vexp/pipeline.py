@@ -101,6 +101,19 @@ def build(cfg: DictConfig, corpus) -> tuple:
     return chosen, model, stream, total_steps
 
 
+def _prepare_in_child(prepare) -> None:
+    """The corpus child's work (`tfsetup.import_while`): the corpus into its cache, then the
+    evaluation's index of its words beside it (`evaluate.store_index`); a failure of the index
+    is not the corpus's: the run builds the index itself."""
+    from . import evaluate
+
+    corpus = prepare()
+    try:
+        evaluate.store_index(corpus.words, corpus.folder)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -> dict:
     from . import artifacts, evaluate
     from .data import failure_window, prepare_corpus
@@ -111,8 +124,8 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -
     if xla_cache:  # XLA reads its cache flag when TensorFlow is imported
         configure_compile_cache(xla_cache)
     prepare = functools.partial(prepare_corpus, cfg.data, **vocab_of(cfg))
-    # the corpus is prepared in a child while TensorFlow loads
-    import_while(prepare, quick_fail=failure_window(cfg.data))
+    # the corpus (and the evaluation's index of its words) is prepared in a child while TensorFlow loads
+    import_while(_prepare_in_child, prepare, quick_fail=failure_window(cfg.data))
     corpus = prepare()
     t_prepare = time.perf_counter() - t0
     V = corpus.vocab_size
@@ -133,7 +146,7 @@ def _train_locked(cfg: DictConfig, folder: RunFolder, overrides: list, writer) -
                       on_last_step=writer and (lambda emb: writer.ask(folder.path, corpus.words, emb)),
                       busy_beside=writer and writer.busy)
     with trainer.timed("evaluate"):  # the evaluations' share of the work, done before training
-        evaluate.prepare(corpus.words)
+        evaluate.prepare(corpus.words, corpus.folder)
     previous = folder.info() or {}
     try:
         start = trainer.restore()
