@@ -3,6 +3,7 @@ before the first op, and with op determinism switched per run (SPEC section 6)."
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -144,7 +145,7 @@ def import_tensorflow():
 
     TensorFlow's API modules are executed when first used, or for most of them each name is
     imported when first asked for (`_UnusedApiDeferred`), and the type hints of its generated
-    op wrappers compile each string once (`_forward_refs_compiled_once`)."""
+    op wrappers make each string's ForwardRef once (`_forward_refs_made_once`)."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     finish_preload()
@@ -153,7 +154,7 @@ def import_tensorflow():
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with _forward_refs_compiled_once():
+        with _forward_refs_made_once():
             return _import_tensorflow_quietly()
     finally:
         gc.freeze()
@@ -162,26 +163,39 @@ def import_tensorflow():
 
 
 @contextlib.contextmanager
-def _forward_refs_compiled_once():
-    """A `with` block in which `typing.ForwardRef` compiles each distinct string once. TensorFlow's
-    generated op wrappers (gen_*_ops) define 1291 TypeVars whose constraints are strings such as
-    "_atypes.Float32"; each string becomes a ForwardRef, which compiles it to check that it is an
-    expression: 15k `compile` calls of some 30 distinct strings, 0.06 s of the 0.53 s import here
-    (5 alternating runs each: 0.522-0.536 -> 0.463-0.476 s). typing's module gets a memoised
-    `compile` (found before the builtin by its lookup) for the block: the same code objects, which
-    are immutable, so the same ForwardRefs."""
-    import builtins
-    import functools
+def _forward_refs_made_once():
+    """A `with` block in which typing makes one ForwardRef per distinct type-hint string.
+    TensorFlow's generated op wrappers (gen_*_ops) define 1291 TypeVars whose constraints are
+    strings such as "_atypes.Float32": `TypeVar` checks each with `typing._type_check`, which makes
+    a ForwardRef of it, compiling the string to check that it is an expression -- 15k checks and
+    `compile` calls of some 30 distinct strings, 0.1 s of the import here (alternating runs:
+    0.52-0.54 -> 0.46-0.48 s with `compile` memoised alone; 0.61 -> 0.56 s more with the checks).
+    typing's `_type_check` is memoised for strings for the block, so TypeVars with the same
+    constraint share one ForwardRef -- equal to the one each would have had (ForwardRefs compare
+    by their string and module), and never evaluated by TensorFlow. Where typing has no
+    `_type_check` (another Python), nothing changes."""
     import typing
 
-    if "compile" in vars(typing):  # already there (nested, or someone else's)
+    check = getattr(typing, "_type_check", None)
+    if check is None or getattr(check, "__wrapped__", None) is not None:  # another Python, or nested
         yield
         return
-    typing.compile = functools.lru_cache(maxsize=None)(builtins.compile)
+    made: dict = {}
+
+    @functools.wraps(check)
+    def once(arg, msg, *args, **kwargs):
+        if type(arg) is not str:
+            return check(arg, msg, *args, **kwargs)
+        key = (arg, msg, args, tuple(sorted(kwargs.items())))
+        if key not in made:
+            made[key] = check(arg, msg, *args, **kwargs)
+        return made[key]
+
+    typing._type_check = once
     try:
         yield
     finally:
-        del typing.compile
+        typing._type_check = check
 
 
 def _import_tensorflow_quietly():
