@@ -135,3 +135,26 @@ def test_compare_aggregates_seeds_with_intervals_and_marks(tmp_path):
     assert worse.startswith("lr=1.0") and worse.rstrip().endswith("<") and "  3  " in worse
     single = compare_table(tmp_path / "lr=0.5,seed=1")
     assert "50.00% [49.00, 51.00]" in single
+
+
+def test_interval_ends_are_numpys_percentiles_bit_for_bit():
+    """`_percentiles` computes np.percentile's default ('linear') ends by its own steps (so that
+    numpy.ma is not imported): the same floats for any finite values -- ties, one value, tiny
+    and huge magnitudes -- and numpy.ma stays unimported in a fresh process."""
+    import subprocess
+    import sys
+
+    from w2vexp.uncertainty import LEVEL, _percentiles
+
+    rng = np.random.default_rng(5)
+    tail = (1 - LEVEL) / 2 * 100
+    for trial in range(3000):
+        n = int(rng.integers(1, 1100))
+        x = (rng.normal(size=n), rng.integers(-5, 5, size=n) / 4, rng.random(n) * 10.0 ** rng.integers(-300, 300),
+             rng.random(n).astype(np.float32).astype(np.float64) - 0.5)[trial % 4]
+        ours = np.array(_percentiles(x))
+        assert np.array_equal(ours.view(np.uint64), np.percentile(x, [tail, 100 - tail]).view(np.uint64))
+    code = ("import sys, numpy as np\nfrom w2vexp.uncertainty import spearman_interval\n"
+            "g = np.random.default_rng(1).random(300)\n"
+            "print(spearman_interval(g, g + np.random.default_rng(2).random(300)) is not None, 'numpy.ma' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["True", "False"]

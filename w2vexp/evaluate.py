@@ -374,16 +374,17 @@ def evaluate_kv(kv, intervals: bool = False, busy_beside=None) -> dict:
 
     The word pairs come first; the analogies' matrix products then run on all cores, or on one
     fewer while `busy_beside()` says another process of this run takes one (BLAS's threads split
-    the work evenly and would wait for the one sharing a core). In a run's final evaluation the
+    the work evenly and would wait for the one sharing a core); threadpoolctl is asked only then
+    (its look at the 107 libraries a run has loaded took 0.006 s). In a run's final evaluation the
     vectors writer works beside the pairs and is mostly done when the products start: wiki_sample
     CBOW 0.200 -> 0.155 s (6 alternating runs; the products on one core beside it before)."""
     pairs = _pair_metrics(_pair_items(kv), intervals)
-    if busy_beside is None:
+    if busy_beside is None or not busy_beside():  # BLAS's own threads: one per core
         flags = analogy_flags(kv)
     else:
         from .tfsetup import available_cores, blas_threads
 
-        with blas_threads(available_cores() - (1 if busy_beside() else 0)):
+        with blas_threads(available_cores() - 1):
             flags = analogy_flags(kv)
     return {**_analogy_metrics(flags, intervals), **pairs}
 
