@@ -62,3 +62,49 @@ def test_evaluation_summary_is_tf_summary_scalar_and_text_events(tmp_path):
     got = _events(tmp_path / "once")
     assert got == _events(tmp_path / "eager")
     assert got["nearest_neighbours"] == ([(1731, text.encode())], "text")
+
+
+def test_hparams_summaries_are_the_plugins_own_events(tmp_path):
+    """`Summaries.start` writes the HParams plugin's protos itself: the same events as the
+    plugin's `hparams_config` and `hparams` (start times aside), read back raw."""
+    import glob
+
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    from w2vexp.evaluate import METRICS
+    from w2vexp.summaries import Summaries
+    from w2vexp.tfsetup import import_tensorflow
+
+    tf = import_tensorflow()
+    hparams = {"model": "cbow", "lr": 0.5, "batch_size": 64, "train.threads": 2}
+
+    def events(folder):
+        out = []
+        for f in sorted(glob.glob(str(folder / "events*"))):
+            for record in tf.data.TFRecordDataset(f):
+                event = event_pb2.Event.FromString(record.numpy())
+                event.wall_time = 0
+                for v in event.summary.value:
+                    if v.metadata.plugin_data.plugin_name == "hparams":
+                        data = plugin_data_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)
+                        data.session_start_info.start_time_secs = 0
+                        data.experiment.time_created_secs = 0
+                        v.metadata.plugin_data.content = data.SerializeToString()
+                if event.summary.value:
+                    out.append(event.SerializeToString())
+        return out
+
+    plugin = tf.summary.create_file_writer(str(tmp_path / "plugin"))
+    with plugin.as_default(step=0):
+        hp.hparams_config(hparams=[hp.HParam(k) for k in hparams],
+                          metrics=[hp.Metric(f"eval/{m}") for m in METRICS] + [hp.Metric("loss")])
+        hp.hparams(hparams, trial_id="group-1")
+    plugin.close()
+    summaries = Summaries(tf, tmp_path / "ours", None, [], [])
+    graph = tf.function(lambda x: x + 1).get_concrete_function(tf.TensorSpec([], tf.float32)).graph
+    summaries.start(hparams, "group-1", graph)
+    summaries.close()
+    ours, theirs = events(tmp_path / "ours"), events(tmp_path / "plugin")
+    assert len(theirs) == 2 and ours[-2:] == theirs
