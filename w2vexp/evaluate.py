@@ -127,14 +127,11 @@ def store_index(words: list, folder, restrict_vocab: int = RESTRICT_VOCAB) -> No
         return
     import pickle
 
+    from .rundir import atomic_write
+
     stored = {"key": _index_key(keys), "index": _vocab_index(keys), "semantic": semantic_mask(),
               "pairs": {fname: _pairs(fname) for fname in PAIR_FILES.values()}}
-    tmp = folder / f".{INDEX_FILE}.{os.getpid()}.tmp"
-    try:
-        tmp.write_bytes(pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, folder / INDEX_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(folder / INDEX_FILE, pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _index_key(keys: tuple) -> tuple:
@@ -270,7 +267,6 @@ def _fblas():
     `import scipy.linalg` finds it: the same functions. Falls back to the plain import when the
     file is not where SciPy keeps it."""
     import importlib.util
-    from pathlib import Path
 
     name = "scipy.linalg._fblas"
     if name in sys.modules:  # scipy.linalg imported it already
