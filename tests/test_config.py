@@ -370,10 +370,38 @@ def test_tensorflows_libraries_preload_quietly_beside_python_work():
         assert p.stderr.splitlines() == ["fd 2 is back"]
 
 
+def test_the_run_command_loads_tensorflows_libraries_beside_hydra_without_waiting(tmp_path):
+    """`python -m w2vexp.run` starts loading TensorFlow's libraries before it imports Hydra, and
+    nothing it does until the run begins (importing the command, Hydra's composition, its job
+    set-up) loads a C extension module that `tfsetup.EXTENSIONS_FIRST` did not load before:
+    such a module's dlopen would wait for all of TensorFlow's libraries (libc's loader lock).
+    The run's first import of NumPy, where this stops, comes just before it waits for them."""
+    code = ("import os, runpy, sys\n"
+            "from w2vexp import tfsetup\n"
+            "def ext():\n"
+            "    return {n for n, m in list(sys.modules.items()) if (getattr(m, '__file__', None) or '').endswith('.so')}\n"
+            "seen = {}\n"
+            "start = tfsetup.preload_tensorflow\n"
+            "def preload():\n"
+            "    start()\n"
+            "    seen.setdefault('ext', ext())\n"
+            "    seen.setdefault('hydra', 'hydra' in sys.modules)\n"
+            "tfsetup.preload_tensorflow = preload\n"
+            "def hook(event, args):\n"
+            "    if event == 'import' and args[0] == 'numpy' and 'numpy' not in sys.modules:\n"
+            "        print(seen.get('hydra'), sorted(ext() - seen.get('ext', set())), flush=True)\n"
+            "        os._exit(0)\n"
+            "sys.addaudithook(hook)\n"
+            "sys.argv = ['w2vexp.run', 'data=file', 'data.path=x.txt', 'model=cbow']\n"
+            "runpy.run_module('w2vexp.run', run_name='__main__')\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert p.stdout.strip() == "False []", p.stdout + p.stderr[-2000:]
+
+
 @pytest.mark.parametrize("argv, preload", [
     ([], True), (["model=cbow", "lr=0.5,1.0", "-m"], True), (["--cfg", "job"], False), (["--help"], False),
     (["hydra/launcher=joblib", "lr=0.5,1.0", "-m"], False), (["hydra/launcher=basic", "-m"], True)])
 def test_tensorflow_is_preloaded_only_for_commands_that_train_here(argv, preload):
-    from w2vexp.cli.run import in_process_training
+    from w2vexp.tfsetup import in_process_training
 
     assert in_process_training(argv) is preload

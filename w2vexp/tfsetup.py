@@ -26,9 +26,35 @@ def _quiet_environment() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
+# Hydra's flags that print and exit: no training, no TensorFlow
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
+              "--version"}
+
+# The C extension modules that importing the run command (Hydra, OmegaConf, PyYAML and the
+# standard library they use) and composing its config load, found by listing sys.modules:
+# `preload_tensorflow` imports them before its dlopen starts, because while that dlopen runs
+# (0.3 s) libc's loader lock is held and every other dlopen in the process waits -- one of these
+# imported meanwhile on the main thread would wait for all of TensorFlow's libraries. Names a
+# Python does not have are skipped; tests/test_config.py checks that none is missing.
+EXTENSIONS_FIRST = ("math", "_socket", "select", "array", "_struct", "_pickle", "_heapq", "_queue", "_typing",
+                    "_opcode", "_uuid", "_datetime", "binascii", "unicodedata", "_hashlib", "_blake2", "_json",
+                    "_contextvars", "_decimal", "_bisect", "_random", "_sha512", "fcntl", "_posixsubprocess",
+                    "_csv", "zlib", "_bz2", "_lzma", "yaml._yaml")
+
+
+def in_process_training(argv: list) -> bool:
+    """Whether `python -m w2vexp.run argv` trains in this process (so imports TensorFlow): not
+    for Hydra's flags that only print, nor with a launcher other than the basic one (its jobs run
+    in processes of their own)."""
+    keys = {a.split("=", 1)[0] for a in argv}
+    launcher = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+") == "hydra/launcher"]
+    return not INFO_FLAGS.intersection(keys) and all(v == "basic" for v in launcher)
+
+
 def preload_tensorflow() -> None:
     """Start loading TensorFlow's shared libraries on a thread, for a command that will import
-    TensorFlow after other work (Hydra composing the config): the import then finds them loaded.
+    TensorFlow after other work (importing Hydra, composing the config): the import then finds
+    them loaded.
 
     Loading them -- relocations and the static initialisers that register TensorFlow's ops and
     kernels -- is 0.3 s of the 1.3 s import here, and Python's own loader holds the GIL while it
@@ -38,8 +64,9 @@ def preload_tensorflow() -> None:
     the libraries it needs; the import later finds them there. Their initialisers print
     start-up notices on fd 2 (no CUDA driver), so until `finish_preload()` fd 2 points at
     /dev/null and Python's `sys.stderr` writes to a copy of the real one (a message printed
-    meanwhile still shows). Does nothing when TensorFlow is imported or not installed, or
-    without libc's dlopen. The thread is not a daemon (the interpreter waits for it before
+    meanwhile still shows). The modules of `EXTENSIONS_FIRST` are imported first, so that the
+    work beside the load does not wait for it. Does nothing when TensorFlow is imported or not
+    installed, or without libc's dlopen. The thread is not a daemon (the interpreter waits for it before
     exiting) and `finish_preload` runs at exit."""
     global _preload
     if _preload is not None or "tensorflow" in sys.modules or not sys.platform.startswith("linux"):
@@ -60,6 +87,11 @@ def preload_tensorflow() -> None:
     if not found:
         return
     dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    for name in EXTENSIONS_FIRST:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
     _quiet_environment()
     stderr = sys.stderr
     try:  # Python's stderr writes to fd 2 (not a captured or missing stream): it gets the copy

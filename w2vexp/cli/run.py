@@ -19,7 +19,7 @@ from ..config import CHOICES, conf_dir, register_schema
 from ..errors import RunFolderError, UserError
 from ..names import run_dirname
 from ..pipeline import train
-from ..tfsetup import available_cores, preload_tensorflow
+from ..tfsetup import available_cores, in_process_training, preload_tensorflow
 from ..rundir import RunFolder, now
 
 
@@ -51,17 +51,6 @@ _RAN_SINGLE = False  # a single run (not a multirun) trained in this process
 
 
 OPTIONAL_GROUPS = ("experiment", "hparams_search", "table1")  # `null` in conf/config.yaml's defaults list
-INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
-              "--version"}  # Hydra's flags that print and exit: no training, no TensorFlow
-
-
-def in_process_training(argv: list) -> bool:
-    """Whether this command trains in this process (so imports TensorFlow): not for Hydra's
-    flags that only print, nor with a launcher other than the basic one (its jobs run in
-    processes of their own)."""
-    keys = {a.split("=", 1)[0] for a in argv}
-    launcher = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+") == "hydra/launcher"]
-    return not INFO_FLAGS.intersection(keys) and all(v == "basic" for v in launcher)
 
 
 def normalise_argv(argv: list) -> list:
@@ -145,7 +134,9 @@ def _hydra_main(cfg: DictConfig):
 
 
 def main() -> None:
-    """`python -m w2vexp.run` / `w2vexp-run`: check group choices, then hand over to Hydra.
+    """The run command: check group choices, then hand over to Hydra (`python -m w2vexp.run` and
+    `w2vexp-run` come here through `w2vexp.run.main`, which starts loading TensorFlow's
+    libraries before this module is imported; called directly, they start loading here).
 
     Once Hydra is done, everything is on disk (run.json, checkpoints, events, vectors are written
     atomically and flushed), so the process exits at once instead of spending about a second in
