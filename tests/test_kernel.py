@@ -203,6 +203,47 @@ def test_batch_rows_give_numpys_arrays(n, window):
         assert all(g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w) for g, w in zip(got, want))
 
 
+def test_histogram_counts_are_numpys():
+    """histogram.cc counts what np.histogram(x, bins, range) counts, edges and all: embedding-like
+    values, values exactly on the edges (which NumPy's corrections move), ties at the ends, a
+    constant matrix (range lo .. lo + 1), tiny and clustered values; NumPy's refusal of bins
+    too fine for the range is kept; without the kernel's library NumPy counts."""
+    import tensorflow as tf
+
+    from w2vexp import kernels
+
+    kernels.load(tf)
+    assert kernels._loaded.get("histogram") is not None
+    rng = np.random.default_rng(7)
+    normal = (rng.standard_normal(300_000) * 0.3).astype(np.float32)
+    cases = [normal, rng.random(1000).astype(np.float32), np.full(100, 0.5, np.float32),
+             (rng.integers(0, 7, 5000) / 7).astype(np.float32), np.array([1e-30, 3e-38, 1.0], np.float32),
+             (100 + rng.random(10_000) * 1e-3).astype(np.float32)]
+    cases += [np.repeat(np.histogram_bin_edges(normal, bins=b).astype(np.float32), 3) for b in (2, 7, 30, 100)]
+    compared = 0
+    for x in cases:
+        for bins in (30, 1, 2, 7, 255):
+            lo, hi = float(x.min()), float(x.max())
+            hi = hi if hi > lo else lo + 1.0
+            try:
+                want = np.histogram(x, bins=bins, range=(lo, hi))
+            except ValueError:
+                with pytest.raises(ValueError):
+                    kernels.histogram_counts(x, bins, lo, hi)
+                continue
+            got = kernels.histogram_counts(x, bins, lo, hi)
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and np.array_equal(g, w), (bins, g, w)
+            compared += 1
+    assert compared >= 45
+    saved = kernels._loaded.pop("histogram")
+    try:
+        counts, edges = kernels.histogram_counts(normal, 30, float(normal.min()), float(normal.max()))
+        assert np.array_equal(counts, np.histogram(normal, 30)[0])
+    finally:
+        kernels._loaded["histogram"] = saved
+
+
 @pytest.mark.parametrize("model", ["skipgram", "cbow"])
 def test_a_stream_with_batch_rows_gives_the_same_batches(model):
     """The runs' stream (with BatchRows) and the NumPy one give the same blocks, across chunks

@@ -54,13 +54,21 @@ def test_metrics_are_gensims_own(kv):
 
 def test_evaluation_gives_the_same_numbers_whoever_works_beside_it(kv):
     """evaluate_kv (word pairs first, then the analogies on all cores or one fewer while another
-    process is busy) gives metrics_of(evaluation_items)'s dict, key for key, intervals included."""
+    process is busy) gives metrics_of(evaluation_items)'s dict, key for key, intervals included;
+    it waits for the other process at most about as long as its analogies' products take, and
+    not at all when no question is asked."""
     from w2vexp import evaluate
 
     expected = list(evaluate.metrics_of(evaluate.evaluation_items(kv), intervals=True).items())
-    for busy in (None, lambda: True, lambda: False):
+    waits = []
+    for busy in (None, lambda wait: waits.append(wait) or True, lambda wait: waits.append(wait) or False):
         assert list(evaluate_kv(kv, intervals=True, busy_beside=busy).items()) == expected
     assert dict(expected)["ws353_lo"] is not None and dict(expected)["analogy_acc_hi"] is not None
+    asked = dict(expected)["analogy_n"]
+    assert asked > 0 and len(waits) == 2 and waits[0] == waits[1] == evaluate._analogy_seconds(kv)
+    assert 0 < waits[0] < 1e-9 * asked * len(kv.index_to_key)  # not more than a 1 GFLOPS machine would take
+    none_asked = evaluate.Vectors(["qqq", "zzz"], np.ones((2, kv.vectors.shape[1]), np.float32))
+    assert evaluate._analogy_seconds(none_asked) == 0
 
 
 def test_a_stored_evaluation_index_gives_the_same_numbers(kv, tmp_path, monkeypatch):
@@ -419,6 +427,40 @@ def test_vectors_txt_values_read_back_exactly_for_any_float32():
     same_layout = [t[:3] == (b"%+.8e" % float(v))[:3] and t[11:] == (b"%+.8e" % float(v))[11:]
                    for t, v in zip(text[:2000], x[:2000])]
     assert all(same_layout)
+
+
+def test_vectors_txt_digits_from_c_are_numpys_bytes():
+    """float_text.cc (vectors.txt's digits in one pass) writes exactly the bytes of
+    artifacts._format_into's NumPy steps: random float32 bit patterns, the float32 neighbours of
+    every power of ten (where its power found by comparisons could differ from NumPy's log10),
+    values that round up to the next power (9.999999995...), zeros, extremes, denormals."""
+    import tensorflow as tf
+
+    from w2vexp import artifacts, kernels
+
+    kernels.load(tf)
+    assert kernels._loaded.get("text") is not None
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 2**32, size=300_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    powers = np.power(10.0, np.arange(-46, 39, dtype=np.float64)).astype(np.float32).view(np.int32)
+    near = (powers[:, None] + np.arange(-8, 9)[None, :]).astype(np.int32).view(np.float32).ravel()
+    nines = np.array([float(f"9.99999999{d}e{k}") for k in range(-44, 38) for d in range(10)], np.float32)
+    special = np.array([0.0, -0.0, 1e-45, -1e-45, 3.4028235e38, -3.4028235e38, 1.17549435e-38], np.float32)
+    values = np.concatenate([x, near, -near, nines, special])
+    values = values[np.isfinite(values)]
+    values = np.resize(values, (len(values) + 3) // 4 * 4).reshape(-1, 4)  # rows of a matrix
+    ours = np.empty(values.shape + (16,), np.uint8)
+    assert kernels.format_float32_into(values, ours, artifacts._format_tables()[2])
+    text = kernels._loaded.pop("text")
+    try:
+        numpys = artifacts.format_float32(values)
+    finally:
+        kernels._loaded["text"] = text
+    assert numpys.shape == values.shape + (15,) and np.array_equal(ours[..., :15], numpys)
+    assert np.array_equal(artifacts.format_float32(values), numpys)
+    # a value that is not finite leaves the whole block to NumPy's steps
+    assert not kernels.format_float32_into(np.array([[1.0, np.inf]], np.float32), np.empty((1, 2, 16), np.uint8),
+                                           artifacts._format_tables()[2])
 
 
 _FBLAS_SCRIPT = r"""

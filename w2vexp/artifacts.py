@@ -117,9 +117,16 @@ def _vectors_child(conn, parent_end) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     parent_end.close()  # so that the parent's exit, however it happens, reads here as EOF
     try:
-        folder, words, emb = conn.recv()
+        folder, words, emb, library = conn.recv()
     except (EOFError, OSError):
         return
+    if library is not None:
+        from . import kernels
+
+        try:  # its C loops for vectors.txt's digits (TensorFlow's libraries are mapped already)
+            kernels.attach(library)
+        except OSError:
+            pass
     try:
         _write_vector_files(Path(folder), words, emb)
         conn.send(None)
@@ -156,12 +163,13 @@ class VectorsWriter:
         theirs.close()
         return cls(process, mine)
 
-    def busy(self) -> bool:
-        """Whether the process takes a core beside this process's work: writing the files it was
-        asked for (during the last histograms and the final evaluation)."""
+    def busy(self, wait: float = 0.0) -> bool:
+        """Whether the process takes a core beside this process's work -- writing the files it was
+        asked for (during the last histograms and the final evaluation) -- after waiting up to
+        `wait` seconds for it to finish."""
         if self._asked and not self._answered:
             try:
-                self._answered = self._conn.poll()
+                self._answered = self._conn.poll(wait)
             except (EOFError, OSError):
                 self._answered = True
         return self._asked and not self._answered
@@ -171,7 +179,9 @@ class VectorsWriter:
         the files were written."""
         if not self._asked:
             try:
-                self._conn.send((str(folder), list(words), np.asarray(emb, dtype=np.float32)))
+                from .kernels import loaded_path
+
+                self._conn.send((str(folder), list(words), np.asarray(emb, dtype=np.float32), loaded_path()))
                 self._asked = True
             except OSError:  # the process is gone
                 pass
@@ -246,7 +256,11 @@ def _format_into(values: np.ndarray, out: np.ndarray) -> None:
     a Python str(): about 0.5 us a value, 15-20 s for a 226k x 128 matrix; this is vectorised:
     the powers of ten and the digits come from tables (the 8 digits after the point as two
     4-byte words written through unaligned views), 40 ns a value."""
+    from .kernels import format_float32_into
+
     t4, t2, pow10 = _format_tables()
+    if format_float32_into(values, out, pow10):  # the same bytes, in one pass in C
+        return
     v = np.asarray(values, dtype=np.float64)
     a = np.abs(v)
     nonzero = a > 0

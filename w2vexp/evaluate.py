@@ -364,18 +364,27 @@ def _pair_metrics(items: dict, intervals: bool) -> dict:
     return out
 
 
+# what BLAS's sgemm does a second on one core of this project's machine (158 GFLOPS measured alone,
+# about 140 in the analogies' shape): only for how long the analogies wait for a core (`evaluate_kv`)
+SGEMM_FLOPS_PER_CORE = 1.4e11
+
+
 def evaluate_kv(kv, intervals: bool = False, busy_beside=None) -> dict:
     """`metrics_of(evaluation_items(kv))`: the numbers of gensim's evaluate_word_analogies and
     evaluate_word_pairs, and with `intervals` their 95 % bootstrap intervals.
 
-    The word pairs come first; the analogies' matrix products then run on all cores, or on one
-    fewer while `busy_beside()` says another process of this run takes one (BLAS's threads split
-    the work evenly and would wait for the one sharing a core); threadpoolctl is asked only then
-    (its look at the 107 libraries a run has loaded took 0.006 s). In a run's final evaluation the
-    vectors writer works beside the pairs and is mostly done when the products start: wiki_sample
-    CBOW 0.200 -> 0.155 s (6 alternating runs; the products on one core beside it before)."""
+    The word pairs come first; the analogies' matrix products then run on all cores (BLAS's
+    threads split the work evenly, so one that shares a core holds all of them up).
+    `busy_beside(seconds)`: whether another process of this run still takes a core after waiting
+    up to that long for it -- the run's vectors writer, which works beside the pairs. The
+    analogies wait for it as long as their products would take on all cores (`SGEMM_FLOPS_PER_CORE`;
+    nothing when no question is asked): waiting w, then all cores, beats one core fewer from the
+    start while w is below half their time on one core; when it is still busy, they run on one
+    core fewer (threadpoolctl, asked only then: its look at the 107 libraries a run has loaded
+    takes 0.006 s). wiki_sample CBOW, whose writer was still working for the last few ms of the
+    pairs: ... """
     pairs = _pair_metrics(_pair_items(kv), intervals)
-    if busy_beside is None or not busy_beside():  # BLAS's own threads: one per core
+    if busy_beside is None or not busy_beside(_analogy_seconds(kv)):  # BLAS's own threads: one per core
         flags = analogy_flags(kv)
     else:
         from .tfsetup import available_cores, blas_threads
@@ -383,6 +392,15 @@ def evaluate_kv(kv, intervals: bool = False, busy_beside=None) -> dict:
         with blas_threads(available_cores() - 1):
             flags = analogy_flags(kv)
     return {**_analogy_metrics(flags, intervals), **pairs}
+
+
+def _analogy_seconds(kv, restrict_vocab: int = RESTRICT_VOCAB) -> float:
+    """About how long `analogy_flags`' matrix products take on all cores."""
+    from .tfsetup import available_cores
+
+    ix = _index_of(kv, restrict_vocab)
+    flops = 2.0 * len(ix.questions) * len(ix.group) * kv.vectors.shape[1]
+    return flops / (SGEMM_FLOPS_PER_CORE * available_cores())
 
 
 def evaluate_embeddings(words: list, emb: np.ndarray, intervals: bool = False, busy_beside=None) -> dict:

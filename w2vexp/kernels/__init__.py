@@ -1,7 +1,9 @@
 """w2vexp's fused training kernel: `Word2VecNegSgd` (word2vec_neg.cc), a block of
 negative-sampling SGD steps for skip-gram and CBOW as one TensorFlow op on every intra-op thread,
-with results that do not depend on the thread count; and the batch builder's inner loops
-(batch_rows.cc, `BatchRows`: plain C functions called through ctypes), in the same library.
+with results that do not depend on the thread count; the batch builder's inner loops
+(batch_rows.cc, `BatchRows`), the histograms' counting (histogram.cc, `histogram_counts`) and
+vectors.txt's digits (float_text.cc, `format_float32_into`): plain C functions called through
+ctypes, in the same library (`attach` gives them to a process without TensorFlow).
 
 It is compiled against the installed TensorFlow's headers (`tf.sysconfig`) by the system's C++
 compiler: `python -m w2vexp.kernels` at install time (the README's install step), or else on the
@@ -25,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-SOURCES = [Path(__file__).with_name(name) for name in ("word2vec_neg.cc", "batch_rows.cc")]
+SOURCES = [Path(__file__).with_name(name)
+           for name in ("word2vec_neg.cc", "batch_rows.cc", "histogram.cc", "float_text.cc")]
+EXACT = {"histogram.cc", "float_text.cc"}  # without -ffast-math: they repeat NumPy's float arithmetic step for step
 log = logging.getLogger("w2vexp")
 _loaded: dict = {}
 
@@ -53,13 +57,13 @@ def _objects(out: Path) -> list[str]:
 
 
 def _commands(tf, cxx: str, out: Path) -> list[list[str]]:
-    """Compile (with -ffast-math: glibc's vector exp/log1p, reassociated sums), then link as a
-    separate step without it: linking with -ffast-math adds crtfastmath.o, whose constructor
-    turns on flush-to-zero for the whole thread that loads the library -- numpy would then read
-    every denormal float as 0 for the rest of the process."""
+    """Compile (with -ffast-math, except the sources of `EXACT`: glibc's vector exp/log1p,
+    reassociated sums), then link as a separate step without it: linking with -ffast-math adds
+    crtfastmath.o, whose constructor turns on flush-to-zero for the whole thread that loads the
+    library -- numpy would then read every denormal float as 0 for the rest of the process."""
     objs = _objects(out)
-    return [*([cxx, "-c", "-fPIC", "-O3", "-ffast-math", "-w", str(src), "-o", obj, *_cpu_flags(),
-               *tf.sysconfig.get_compile_flags()] for src, obj in zip(SOURCES, objs)),
+    return [*([cxx, "-c", "-fPIC", "-O3", *([] if src.name in EXACT else ["-ffast-math"]), "-w", str(src), "-o",
+               obj, *_cpu_flags(), *tf.sysconfig.get_compile_flags()] for src, obj in zip(SOURCES, objs)),
             [cxx, "-shared", *objs, "-o", str(out), *tf.sysconfig.get_link_flags(), "-lmvec"]]
 
 
@@ -110,6 +114,7 @@ def load(tf):
             path = build(tf)
             _loaded["ops"] = tf.load_op_library(str(path))
             _loaded["rows"] = BatchRows(path)
+            attach(path)
         except Exception as e:  # noqa: BLE001 - any failure means: use the XLA graph
             log.warning("warning: w2vexp's training kernel is unavailable (%s); using the XLA graph "
                         "(same results' kind, slower)", str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -159,6 +164,51 @@ class BatchRows:
         pairs = np.empty((m, 2), np.int32)
         self._pairs(tokens, len(tokens), eff, window, pairs.ctypes.data)
         return pairs
+
+
+def attach(path) -> None:
+    """Take the library's plain C functions (histogram.cc's, float_text.cc's) from `path`: the
+    loaded library (`load`), or, in the vectors writer's process, which never imports
+    TensorFlow, the one the training process loaded (`loaded_path`)."""
+    lib = ctypes.CDLL(str(path))
+    f32, f64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.float32, np.float64))
+    i64, u8 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.int64, np.uint8))
+    histogram, text = lib.w2v_histogram, lib.w2v_format_float32
+    histogram.argtypes = [f32, ctypes.c_int64, f32, ctypes.c_int32, ctypes.c_double, ctypes.c_double, i64]
+    text.argtypes = [f32, ctypes.c_int64, f64, u8]
+    histogram.restype = text.restype = None
+    _loaded.update(path=str(path), histogram=histogram, text=text)
+
+
+def loaded_path() -> str | None:
+    """The path of the library this process loaded or attached (None: none)."""
+    return _loaded.get("path")
+
+
+def format_float32_into(values: np.ndarray, out: np.ndarray, pow10: np.ndarray) -> bool:
+    """float_text.cc's digits of each float32 of `values` [N, D] into `out` [N, D, 16] (uint8,
+    contiguous), as `w2vexp.artifacts._format_into` writes them (`pow10`: its table of powers of
+    ten); False, leaving `out` alone, when the library is not attached or a value is not finite."""
+    text = _loaded.get("text")
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if text is None or not out.flags.c_contiguous or not np.isfinite(values).all():
+        return False
+    text(values.reshape(-1), values.size, np.ascontiguousarray(pow10, np.float64), out.reshape(-1))
+    return True
+
+
+def histogram_counts(x: np.ndarray, bins: int, lo: float, hi: float) -> tuple:
+    """`np.histogram(x, bins, range=(lo, hi))` -- (counts, edges), the same numbers -- for float32
+    values all within [lo, hi], counted in one pass by histogram.cc once the kernel's library is
+    loaded (else by NumPy)."""
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    count = _loaded.get("histogram")
+    if count is None:
+        return np.histogram(x, bins=bins, range=(lo, hi))
+    edges = np.histogram_bin_edges(x, bins=bins, range=(lo, hi))
+    counts = np.zeros(bins, np.int64)
+    count(x, len(x), np.ascontiguousarray(edges, np.float32), bins, lo, hi, counts)
+    return counts.astype(np.intp, copy=False), edges
 
 
 def main() -> int:
