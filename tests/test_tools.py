@@ -52,23 +52,37 @@ def test_metrics_are_gensims_own(kv):
     assert right == pytest.approx(len(total["correct"]))
 
 
-def test_evaluation_gives_the_same_numbers_whoever_works_beside_it(kv):
-    """evaluate_kv (word pairs first, then the analogies on all cores or one fewer while another
-    process is busy) gives metrics_of(evaluation_items)'s dict, key for key, intervals included;
-    it waits for the other process at most about as long as its analogies' products take, and
-    not at all when no question is asked."""
-    from w2vexp import evaluate
+def test_evaluation_gives_the_same_numbers_whoever_works_beside_it(kv, monkeypatch):
+    """evaluate_kv (word pairs first, then the analogies: searched on AMX, or by matrix products
+    on all cores or one fewer while another process is busy) gives metrics_of(evaluation_items)'s
+    dict, key for key, intervals included; the products wait for the other process at most about
+    as long as they take (here even products shorter than asking threadpoolctl), and nothing
+    waits for a search without products."""
+    import tensorflow as tf
 
+    from w2vexp import evaluate, kernels
+
+    kernels.load(tf)
+    monkeypatch.setattr(evaluate, "THREADPOOLCTL_SECONDS", 0.0)
     expected = list(evaluate.metrics_of(evaluate.evaluation_items(kv), intervals=True).items())
-    waits = []
-    for busy in (None, lambda wait: waits.append(wait) or True, lambda wait: waits.append(wait) or False):
-        assert list(evaluate_kv(kv, intervals=True, busy_beside=busy).items()) == expected
-    assert dict(expected)["ws353_lo"] is not None and dict(expected)["analogy_acc_hi"] is not None
     asked = dict(expected)["analogy_n"]
-    assert asked > 0 and len(waits) == 2 and waits[0] == waits[1] == evaluate._analogy_seconds(kv)
-    assert 0 < waits[0] < 1e-9 * asked * len(kv.index_to_key)  # not more than a 1 GFLOPS machine would take
-    none_asked = evaluate.Vectors(["qqq", "zzz"], np.ones((2, kv.vectors.shape[1]), np.float32))
-    assert evaluate._analogy_seconds(none_asked) == 0
+    assert asked > 0 and dict(expected)["ws353_lo"] is not None and dict(expected)["analogy_acc_hi"] is not None
+    search = kernels._loaded.pop("analogy", None)
+    try:
+        for with_search in (False, True):
+            if with_search and search is not None:
+                kernels._loaded["analogy"] = search
+            waits = []
+            for busy in (None, lambda wait: waits.append(wait) or True, lambda wait: waits.append(wait) or False):
+                assert list(evaluate_kv(kv, intervals=True, busy_beside=busy).items()) == expected
+            if not with_search or search is None:  # every question through the products
+                assert len(waits) == 2 and waits[0] == waits[1]
+                assert 0 < waits[0] < 1e-9 * asked * len(kv.index_to_key)  # not more than a 1 GFLOPS machine takes
+            else:
+                assert all(0 <= w < waits_all for w in waits) if (waits_all := 1e-9 * asked * len(kv.index_to_key)) else 0
+    finally:
+        if search is not None:
+            kernels._loaded["analogy"] = search
 
 
 def test_a_stored_evaluation_index_gives_the_same_numbers(kv, tmp_path, monkeypatch):
@@ -139,6 +153,43 @@ def test_batched_analogies_give_gensims_answers_on_real_vectors(wiki_word2vec):
         one = analogy_flags(wiki_word2vec), evaluate_kv(wiki_word2vec, intervals=True)
     np.testing.assert_array_equal(one[0], analogy_flags(wiki_word2vec))
     assert one[1] == evaluate_kv(wiki_word2vec, intervals=True)
+
+
+def test_the_amx_search_gives_the_matrix_products_answers(wiki_word2vec):
+    """Where the CPU has AMX, analogy.cc's search (rough bfloat16 scores, then float32 for the rows
+    within its margin) answers every question it answers as the float32 matrix product does, on
+    real vectors at two dimensions; a question whose top is a crowd of rows is left to the
+    products (-1), and a, b and c are never the answer."""
+    import tensorflow as tf
+
+    from w2vexp import evaluate, kernels
+
+    kernels.load(tf)
+    kv = wiki_word2vec
+    ix = evaluate._index_of(kv, evaluate.RESTRICT_VOCAB)
+    unit = kv.vectors[: len(ix.group)] / np.linalg.norm(kv.vectors[: len(ix.group)], axis=1)[:, None]
+    if kernels.analogy_best(evaluate._unit_means(unit, ix.questions[:2]), unit, ix.questions[:2, :3]) is None:
+        pytest.skip("no AMX here: the matrix products answer every question")
+    search = kernels._loaded.pop("analogy")
+    try:
+        products = evaluate.analogy_flags(kv)
+    finally:
+        kernels._loaded["analogy"] = search
+    np.testing.assert_array_equal(evaluate.analogy_flags(kv), products)
+    for dim in (50, 20):  # 20: not a multiple of the tiles' 32
+        sub = np.ascontiguousarray(unit[:, :dim]) / np.linalg.norm(unit[:, :dim], axis=1)[:, None]
+        means = evaluate._unit_means(sub, ix.questions)
+        best = kernels.analogy_best(means, sub, ix.questions[:, :3])
+        sims = means @ sub.T
+        rows = np.arange(len(means))
+        for k in range(3):
+            sims[rows, ix.questions[:, k]] = -np.inf
+        ok = best >= 0  # at these few dimensions many questions have a crowd near the top: left to the products
+        assert ok.sum() > 100
+        np.testing.assert_array_equal(best[ok], np.argmax(sims, axis=1)[ok])
+        assert not (best[:, None] == ix.questions[:, :3]).any(axis=1)[ok].any()
+    crowd = np.tile(sub[:1], (600, 1))  # 600 equal rows: too many near the top to search
+    assert kernels.analogy_best(means[:3], crowd, np.zeros((3, 3), np.int64))[0] == -1
 
 
 def test_pair_similarities_are_gensims_bits_on_real_vectors(wiki_word2vec):

@@ -12,6 +12,7 @@ computed every `train.eval_every` steps and at the end, logged as `eval/analogy_
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -160,45 +161,76 @@ def _load_index(folder: Path, keys: tuple) -> bool:
     return True
 
 
-def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 512) -> np.ndarray:
+def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 512, busy_beside=None) -> np.ndarray:
     """gensim's `evaluate_word_analogies(restrict_vocab, case_insensitive=True)`, batched, one
     flag per question of the file (in file order): 1 answered right, 0 wrong, -1 not asked (a
     word outside the first `restrict_vocab` words).
 
     The same questions, the same rule (the answer is the word whose unit vector is nearest to
-    the unit mean of b, c and -a, a, b and c themselves excluded) and the same float32
-    arithmetic, but every question of a chunk is answered by one matrix product (into one
-    buffer) instead of one `most_similar` call each: 8.5 s -> a fraction of a second at a
-    23.5k vocabulary.
+    the unit mean of b, c and -a, a, b and c themselves excluded) and float32 arithmetic, but
+    every question of a chunk is answered by one matrix product (into one buffer) instead of
+    one `most_similar` call each: 8.5 s -> a fraction of a second at a 23.5k vocabulary. Where
+    the CPU has AMX, `w2vexp.kernels.analogy_best` searches instead, on one core: rough
+    bfloat16 products, then float32 ones for the few rows that can still win (wiki_sample's
+    3822 questions x 9069 words at 128 dimensions: 0.052 s on 2 cores -> 0.022 s on one, 8
+    questions left over); the questions it leaves -- more than 256 rows within its margin of the
+    top, as for three in four at 50 dimensions -- go through the matrix product. `busy_beside`: as `evaluate_kv`'s, for the matrix products.
 
     Words that differ only by case (`UNK` and `unk`) follow gensim's rules too: a question's
     word is its most frequent spelling; an answer counts when it matches the expected word in
     any case; other spellings of a, b and c are passed over, but only within gensim's top 5."""
+    from .kernels import analogy_best
+    from .tfsetup import available_cores
+
     ix = _index_of(kv, restrict_vocab)
-    group, others, q = ix.group, ix.others, ix.questions
+    group, q = ix.group, ix.questions
     vectors = np.asarray(kv.vectors[: len(group)], dtype=np.float32)
     with np.errstate(all="ignore"):
         unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]  # gensim's get_normed_vectors()
     right = np.zeros(len(q), dtype=bool)
-    sims_buffer = np.empty((min(chunk, len(q)), len(unit)), dtype=np.float32)
-    for start in range(0, len(q), chunk):
-        a, b, c, expected = q[start:start + chunk].T
-        mean = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)  # most_similar's weighted mean
-        with np.errstate(all="ignore"):
-            mean = (mean / np.linalg.norm(mean, axis=1)[:, None]).astype(np.float32)  # matutils.unitvec
+    todo = np.arange(len(q))
+    best = analogy_best(_unit_means(unit, q), unit, q[:, :3]) if len(q) else None
+    if best is not None:
+        found = best >= 0
+        found[ix.spelled] = False  # other spellings: gensim's top-5 rule needs the whole row
+        right[found] = group[best[found]] == q[found, 3]
+        todo = np.flatnonzero(~found)
+    if len(todo):
+        seconds = 2.0 * len(todo) * unit.size / (SGEMM_FLOPS_PER_CORE * available_cores())  # on all cores
+        with _cores_beside(busy_beside, seconds):
+            _product_answers(unit, q, todo, ix, right, chunk)
+    flags = np.full(len(ix.asked), -1, dtype=np.int8)
+    flags[ix.asked] = right
+    return flags
+
+
+def _product_answers(unit: np.ndarray, q: np.ndarray, todo: np.ndarray, ix, right: np.ndarray, chunk: int) -> None:
+    """`analogy_flags`' matrix products for the questions `todo`, a chunk at a time: right[i] for each."""
+    group, others, spelled = ix.group, ix.others, set(ix.spelled.tolist())
+    sims_buffer = np.empty((min(chunk, len(todo)), len(unit)), dtype=np.float32)
+    for start in range(0, len(todo), chunk):
+        these = todo[start:start + chunk]
+        a, b, c, expected = q[these].T
+        mean = _unit_means(unit, q[these])
         sims = np.matmul(mean, unit.T, out=sims_buffer[:len(a)])  # each question's argmax runs along a row
         rows = np.arange(len(a))
         sims[rows, a] = sims[rows, b] = sims[rows, c] = -np.inf
         ok = np.ones(len(a), dtype=bool)
-        for r in ix.spelled[(ix.spelled >= start) & (ix.spelled < start + chunk)] - start:
+        for r in (r for r, i in enumerate(these.tolist()) if i in spelled):
             skip = [i for w in {a[r], b[r], c[r]} for i in others.get(int(w), [])]
             passed = sims[r, skip].copy()
             sims[r, skip] = -np.inf
             ok[r] = (passed > sims[r].max()).sum() < 5  # gensim looks at its top 5 only
-        right[start:start + chunk] = ok & (group[np.argmax(sims, axis=1)] == expected)
-    flags = np.full(len(ix.asked), -1, dtype=np.int8)
-    flags[ix.asked] = right
-    return flags
+        right[these] = ok & (group[np.argmax(sims, axis=1)] == expected)
+
+
+def _unit_means(unit: np.ndarray, questions: np.ndarray) -> np.ndarray:
+    """Each question's unit mean of b, c and -a (most_similar's weighted mean, then
+    matutils.unitvec), float32 [questions, D]."""
+    a, b, c = questions[:, 0], questions[:, 1], questions[:, 2]
+    mean = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)
+    with np.errstate(all="ignore"):
+        return (mean / np.linalg.norm(mean, axis=1)[:, None]).astype(np.float32)
 
 
 def analogy_sections(kv, restrict_vocab: int = RESTRICT_VOCAB) -> list:
@@ -367,40 +399,39 @@ def _pair_metrics(items: dict, intervals: bool) -> dict:
 # what BLAS's sgemm does a second on one core of this project's machine (158 GFLOPS measured alone,
 # about 140 in the analogies' shape): only for how long the analogies wait for a core (`evaluate_kv`)
 SGEMM_FLOPS_PER_CORE = 1.4e11
+THREADPOOLCTL_SECONDS = 0.006  # threadpool_limits' first look at the libraries a run has loaded
 
 
 def evaluate_kv(kv, intervals: bool = False, busy_beside=None) -> dict:
     """`metrics_of(evaluation_items(kv))`: the numbers of gensim's evaluate_word_analogies and
     evaluate_word_pairs, and with `intervals` their 95 % bootstrap intervals.
 
-    The word pairs come first; the analogies' matrix products then run on all cores (BLAS's
-    threads split the work evenly, so one that shares a core holds all of them up).
+    The word pairs come first, then the analogies, whose matrix products run on all cores
+    (BLAS's threads split the work evenly, so one that shares a core holds all of them up).
     `busy_beside(seconds)`: whether another process of this run still takes a core after waiting
     up to that long for it -- the run's vectors writer, which works beside the pairs. The
-    analogies wait for it as long as their products would take on all cores (`SGEMM_FLOPS_PER_CORE`;
-    nothing when no question is asked): waiting w, then all cores, beats one core fewer from the
-    start while w is below half their time on one core; when it is still busy, they run on one
-    core fewer (threadpoolctl, asked only then: its look at the 107 libraries a run has loaded
-    takes 0.006 s). wiki_sample CBOW, whose writer was still at work for the last few ms of the
-    pairs: evaluation 0.165-0.177 s with one core fewer, 0.127-0.135 s waiting (3 runs each)."""
+    products wait for it as long as they would take on all cores (`SGEMM_FLOPS_PER_CORE`):
+    waiting w, then all cores, beats one core fewer from the start while w is below half their
+    time on one core; when it is still busy, they run on one core fewer (threadpoolctl, asked
+    only then: its look at the 107 libraries a run has loaded takes 0.006 s). wiki_sample CBOW,
+    whose writer was still at work for the last few ms of the pairs: evaluation 0.165-0.177 s
+    with one core fewer, 0.127-0.135 s waiting (3 runs each). With AMX (`analogy_flags`) the
+    search takes one core and no products: nothing waits."""
     pairs = _pair_metrics(_pair_items(kv), intervals)
-    if busy_beside is None or not busy_beside(_analogy_seconds(kv)):  # BLAS's own threads: one per core
-        flags = analogy_flags(kv)
-    else:
-        from .tfsetup import available_cores, blas_threads
-
-        with blas_threads(available_cores() - 1):
-            flags = analogy_flags(kv)
+    flags = analogy_flags(kv, busy_beside=busy_beside)
     return {**_analogy_metrics(flags, intervals), **pairs}
 
 
-def _analogy_seconds(kv, restrict_vocab: int = RESTRICT_VOCAB) -> float:
-    """About how long `analogy_flags`' matrix products take on all cores."""
-    from .tfsetup import available_cores
+def _cores_beside(busy_beside, seconds: float):
+    """A `with` context for matrix products that take `seconds` on all cores: all of BLAS's
+    threads, unless `busy_beside(seconds)` says another process still takes a core after that
+    long; then one core fewer (`evaluate_kv`). Products shorter than threadpoolctl's look at the
+    libraries (`THREADPOOLCTL_SECONDS`) run as they are: asking would cost more than it saves."""
+    if busy_beside is None or seconds < THREADPOOLCTL_SECONDS or not busy_beside(seconds):
+        return contextlib.nullcontext()  # BLAS's own threads: one per core
+    from .tfsetup import available_cores, blas_threads
 
-    ix = _index_of(kv, restrict_vocab)
-    flops = 2.0 * len(ix.questions) * len(ix.group) * kv.vectors.shape[1]
-    return flops / (SGEMM_FLOPS_PER_CORE * available_cores())
+    return blas_threads(available_cores() - 1)
 
 
 def evaluate_embeddings(words: list, emb: np.ndarray, intervals: bool = False, busy_beside=None) -> dict:

@@ -1,9 +1,10 @@
 """w2vexp's fused training kernel: `Word2VecNegSgd` (word2vec_neg.cc), a block of
 negative-sampling SGD steps for skip-gram and CBOW as one TensorFlow op on every intra-op thread,
 with results that do not depend on the thread count; the batch builder's inner loops
-(batch_rows.cc, `BatchRows`), the histograms' counting (histogram.cc, `histogram_counts`) and
-vectors.txt's digits (float_text.cc, `format_float32_into`): plain C functions called through
-ctypes, in the same library (`attach` gives them to a process without TensorFlow).
+(batch_rows.cc, `BatchRows`), the histograms' counting (histogram.cc, `histogram_counts`),
+vectors.txt's digits (float_text.cc, `format_float32_into`) and the analogies' search on AMX
+(analogy.cc, `analogy_best`): plain C functions called through ctypes, in the same library
+(`attach` gives them to a process without TensorFlow).
 
 It is compiled against the installed TensorFlow's headers (`tf.sysconfig`) by the system's C++
 compiler: `python -m w2vexp.kernels` at install time (the README's install step), or else on the
@@ -28,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 SOURCES = [Path(__file__).with_name(name)
-           for name in ("word2vec_neg.cc", "batch_rows.cc", "histogram.cc", "float_text.cc")]
-EXACT = {"histogram.cc", "float_text.cc"}  # without -ffast-math: they repeat NumPy's float arithmetic step for step
+           for name in ("word2vec_neg.cc", "batch_rows.cc", "histogram.cc", "float_text.cc", "analogy.cc")]
+# without -ffast-math: they repeat NumPy's float arithmetic step for step, or rely on IEEE infinities
+EXACT = {"histogram.cc", "float_text.cc", "analogy.cc"}
 log = logging.getLogger("w2vexp")
 _loaded: dict = {}
 
@@ -173,16 +175,36 @@ def attach(path) -> None:
     lib = ctypes.CDLL(str(path))
     f32, f64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.float32, np.float64))
     i64, u8 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.int64, np.uint8))
-    histogram, text = lib.w2v_histogram, lib.w2v_format_float32
+    histogram, text, analogy = lib.w2v_histogram, lib.w2v_format_float32, lib.w2v_analogy_best
     histogram.argtypes = [f32, ctypes.c_int64, f32, ctypes.c_int32, ctypes.c_double, ctypes.c_double, i64]
     text.argtypes = [f32, ctypes.c_int64, f64, u8]
+    analogy.argtypes = [f32, ctypes.c_int64, f32, ctypes.c_int64, ctypes.c_int32, i64, i64]
     histogram.restype = text.restype = None
-    _loaded.update(path=str(path), histogram=histogram, text=text)
+    analogy.restype = ctypes.c_int
+    _loaded.update(path=str(path), histogram=histogram, text=text, analogy=analogy)
 
 
 def loaded_path() -> str | None:
     """The path of the library this process loaded or attached (None: none)."""
     return _loaded.get("path")
+
+
+def analogy_best(queries: np.ndarray, unit: np.ndarray, exclude: np.ndarray) -> np.ndarray | None:
+    """For each row of `queries` [Q, D] (unit float32 vectors), the row of `unit` [V, D] (unit
+    float32 vectors) with the highest dot product, the three rows of `exclude` [Q, 3] aside, or
+    -1 where the caller must look itself (many rows all but tied at the top) -- analogy.cc's
+    search on AMX; None where it cannot run (no AMX, the library not loaded, values not finite)."""
+    analogy = _loaded.get("analogy")
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    unit = np.ascontiguousarray(unit, dtype=np.float32)
+    if analogy is None or queries.shape[1:] != unit.shape[1:] or not (np.isfinite(queries).all()
+                                                                       and np.isfinite(unit).all()):
+        return None
+    best = np.empty(len(queries), np.int64)
+    if not analogy(queries, len(queries), unit, len(unit), unit.shape[1],
+                   np.ascontiguousarray(exclude, dtype=np.int64), best):
+        return None
+    return best
 
 
 def format_float32_into(values: np.ndarray, out: np.ndarray, pow10: np.ndarray) -> bool:
