@@ -64,15 +64,33 @@ def w2vexp_defaults() -> dict:
             "min_count": cfg.min_count, "sample": cfg.subsample}
 
 
+# forks the command from a small fresh process and reports its wall time and peak RSS on fd 3: a
+# child forked by this (large) process would inherit its peak in ru_maxrss (Linux keeps the
+# high-water mark of the memory a child starts from), so a gensim run after w2vexp's showed
+# w2vexp's peak, or this process's own after it loaded vectors
+_LAUNCHER = """
+import os, sys, time
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvpe(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+os.write(int(sys.argv[1]), f"{time.perf_counter() - t0} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}".encode())
+"""
+
+
 def timed(cmd: list, cwd: Path, env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run cmd to its end: (wall seconds, peak RSS in MB of the process, the result)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """Run cmd to its end: (wall seconds, peak RSS in MB of the process, the result), both
+    measured by a small launcher process around it (`_LAUNCHER`)."""
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(w), *cmd], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(w,))
+    os.close(w)
     out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, subprocess.CompletedProcess(cmd, proc.returncode, out.decode(errors="replace"))
+    proc.wait()
+    with os.fdopen(r) as fh:
+        wall, rss_kb, code = fh.read().split()
+    return float(wall), int(rss_kb) / 1024, subprocess.CompletedProcess(cmd, int(code), out.decode(errors="replace"))
 
 
 def run_tool(tool: str, corpus: Path, model: str, seed: int, extra: list, shared: dict,
