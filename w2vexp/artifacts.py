@@ -125,7 +125,7 @@ def _vectors_child(conn, parent_end) -> None:
 
         try:  # its C loops for vectors.txt's digits (TensorFlow's libraries are mapped already)
             kernels.attach(library)
-        except OSError:
+        except (OSError, AttributeError):  # NumPy's steps write the same bytes
             pass
     try:
         _write_vector_files(Path(folder), words, emb)

@@ -174,7 +174,8 @@ def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 512, bu
     bfloat16 products, then float32 ones for the few rows that can still win (wiki_sample's
     3822 questions x 9069 words at 128 dimensions: 0.052 s on 2 cores -> 0.022 s on one, 8
     questions left over); the questions it leaves -- more than 256 rows within its margin of the
-    top, as for three in four at 50 dimensions -- go through the matrix product. `busy_beside`: as `evaluate_kv`'s, for the matrix products.
+    top, as for three in four at 50 dimensions -- go through the matrix product. `busy_beside`:
+    as `evaluate_kv`'s, for the matrix products.
 
     Words that differ only by case (`UNK` and `unk`) follow gensim's rules too: a question's
     word is its most frequent spelling; an answer counts when it matches the expected word in

@@ -169,9 +169,9 @@ class BatchRows:
 
 
 def attach(path) -> None:
-    """Take the library's plain C functions (histogram.cc's, float_text.cc's) from `path`: the
-    loaded library (`load`), or, in the vectors writer's process, which never imports
-    TensorFlow, the one the training process loaded (`loaded_path`)."""
+    """Take the library's plain C functions (histogram.cc's, float_text.cc's, analogy.cc's) from
+    `path`: the loaded library (`load`), or, in the vectors writer's process, which never
+    imports TensorFlow, the one the training process loaded (`loaded_path`)."""
     lib = ctypes.CDLL(str(path))
     f32, f64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.float32, np.float64))
     i64, u8 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.int64, np.uint8))
@@ -223,10 +223,10 @@ def histogram_counts(x: np.ndarray, bins: int, lo: float, hi: float) -> tuple:
     """`np.histogram(x, bins, range=(lo, hi))` -- (counts, edges), the same numbers -- for float32
     values all within [lo, hi], counted in one pass by histogram.cc once the kernel's library is
     loaded (else by NumPy)."""
-    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     count = _loaded.get("histogram")
-    if count is None:
+    if count is None or np.asarray(x).dtype != np.float32:  # NumPy's steps depend on the type
         return np.histogram(x, bins=bins, range=(lo, hi))
+    x = np.ascontiguousarray(x).reshape(-1)
     edges = np.histogram_bin_edges(x, bins=bins, range=(lo, hi))
     counts = np.zeros(bins, np.int64)
     count(x, len(x), np.ascontiguousarray(edges, np.float32), bins, lo, hi, counts)
