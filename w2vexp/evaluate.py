@@ -190,7 +190,8 @@ def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 512, bu
         unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]  # gensim's get_normed_vectors()
     right = np.zeros(len(q), dtype=bool)
     todo = np.arange(len(q))
-    best = analogy_best(_unit_means(unit, q), unit, q[:, :3]) if len(q) else None
+    means = _unit_means(unit, q)  # each row its own: the same bits for any subset of the questions
+    best = analogy_best(means, unit, q[:, :3]) if len(q) else None
     if best is not None:
         found = best >= 0
         found[ix.spelled] = False  # other spellings: gensim's top-5 rule needs the whole row
@@ -199,21 +200,22 @@ def analogy_flags(kv, restrict_vocab: int = RESTRICT_VOCAB, chunk: int = 512, bu
     if len(todo):
         seconds = 2.0 * len(todo) * unit.size / (SGEMM_FLOPS_PER_CORE * available_cores())  # on all cores
         with _cores_beside(busy_beside, seconds):
-            _product_answers(unit, q, todo, ix, right, chunk)
+            _product_answers(unit, means, q, todo, ix, right, chunk)
     flags = np.full(len(ix.asked), -1, dtype=np.int8)
     flags[ix.asked] = right
     return flags
 
 
-def _product_answers(unit: np.ndarray, q: np.ndarray, todo: np.ndarray, ix, right: np.ndarray, chunk: int) -> None:
-    """`analogy_flags`' matrix products for the questions `todo`, a chunk at a time: right[i] for each."""
+def _product_answers(unit: np.ndarray, means: np.ndarray, q: np.ndarray, todo: np.ndarray, ix, right: np.ndarray,
+                     chunk: int) -> None:
+    """`analogy_flags`' matrix products of the questions `todo` (their unit `means`), a chunk at
+    a time: right[i] for each."""
     group, others, spelled = ix.group, ix.others, set(ix.spelled.tolist())
     sims_buffer = np.empty((min(chunk, len(todo)), len(unit)), dtype=np.float32)
     for start in range(0, len(todo), chunk):
         these = todo[start:start + chunk]
         a, b, c, expected = q[these].T
-        mean = _unit_means(unit, q[these])
-        sims = np.matmul(mean, unit.T, out=sims_buffer[:len(a)])  # each question's argmax runs along a row
+        sims = np.matmul(means[these], unit.T, out=sims_buffer[:len(a)])  # each question's argmax runs along a row
         rows = np.arange(len(a))
         sims[rows, a] = sims[rows, b] = sims[rows, c] = -np.inf
         ok = np.ones(len(a), dtype=bool)

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #if defined(__x86_64__) && ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11) || \
@@ -183,12 +184,13 @@ int w2v_analogy_best(const float* queries, int64_t Q, const float* unit, int64_t
   std::vector<uint16_t> A((size_t)Qp * Dp, 0);
   for (int64_t q = 0; q < Q; ++q)
     for (int k = 0; k < D; ++k) A[(size_t)q * Dp + k] = Bf16(queries[q * D + k]);
-  std::vector<int64_t> rows_store((size_t)Q * kCandidates);
-  std::vector<float> rough_store((size_t)Q * kCandidates);
+  // room for kCandidates rows a question, left unwritten until used (12 MB at 4k questions)
+  std::unique_ptr<int64_t[]> rows_store(new int64_t[(size_t)Q * kCandidates]);
+  std::unique_ptr<float[]> rough_store(new float[(size_t)Q * kCandidates]);
   std::vector<Question> qs(Q);
   for (int64_t q = 0; q < Q; ++q) {
-    qs[q].rows = &rows_store[(size_t)q * kCandidates];
-    qs[q].rough = &rough_store[(size_t)q * kCandidates];
+    qs[q].rows = rows_store.get() + (size_t)q * kCandidates;
+    qs[q].rough = rough_store.get() + (size_t)q * kCandidates;
   }
   // rows per pass: their packed bfloat16 (Dp x 2 bytes each) within half a MB of cache
   const int64_t chunk = std::max<int64_t>(32, (int64_t)(512 * 1024) / (Dp * 2) / 32 * 32);
