@@ -64,10 +64,10 @@ def w2vexp_defaults() -> dict:
             "min_count": cfg.min_count, "sample": cfg.subsample}
 
 
-# forks the command from a small fresh process and reports its wall time and peak RSS on fd 3: a
-# child forked by this (large) process would inherit its peak in ru_maxrss (Linux keeps the
-# high-water mark of the memory a child starts from), so a gensim run after w2vexp's showed
-# w2vexp's peak, or this process's own after it loaded vectors
+# forks the command from a small fresh process and reports its wall time and peak RSS on the pipe
+# whose descriptor it is given: a child forked by this (large) process would inherit its peak in
+# ru_maxrss (Linux keeps the high-water mark of the memory a child starts from), so a gensim run
+# after w2vexp's showed w2vexp's peak, or this process's own after it loaded vectors
 _LAUNCHER = """
 import os, sys, time
 t0 = time.perf_counter()

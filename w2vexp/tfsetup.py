@@ -66,8 +66,8 @@ def preload_tensorflow() -> None:
     /dev/null and Python's `sys.stderr` writes to a copy of the real one (a message printed
     meanwhile still shows). The modules of `EXTENSIONS_FIRST` are imported first, so that the
     work beside the load does not wait for it. Does nothing when TensorFlow is imported or not
-    installed, or without libc's dlopen. The thread is not a daemon (the interpreter waits for it before
-    exiting) and `finish_preload` runs at exit."""
+    installed, or without libc's dlopen. The thread is not a daemon (the interpreter waits for it
+    before exiting) and `finish_preload` runs at exit."""
     global _preload
     if _preload is not None or "tensorflow" in sys.modules or not sys.platform.startswith("linux"):
         return
